@@ -1,0 +1,16 @@
+#pragma once
+// Each subcommand registers itself on the CLI11 app and sets `action` to the code to run
+// after parsing. Exit codes (PRODUCT.md): 0 success, 1 runtime failure, 2 usage/config error.
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace authwall::app {
+
+using CommandAction = std::function<int()>;
+
+void register_version_command(CLI::App& cli, CommandAction& action);
+
+}  // namespace authwall::app
