@@ -1,0 +1,50 @@
+#pragma once
+// The main configuration file (PRODUCT.md "Configuration"), loaded into plain structs.
+// Loading collects every error as "file:line:col: message"; unknown keys are errors.
+// Paths in the file are relative to the file's own directory and are stored resolved.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/ip_address.h"
+
+namespace authwall::app {
+
+struct ListenConfig {
+  std::vector<std::string> udp;  // "host:port" / "[v6]:port"
+  std::vector<std::string> tcp;
+  std::vector<IpPrefix> allowed_senders;  // default 127.0.0.0/8, ::1/128
+};
+
+struct FirewallConfig {
+  std::string backend = "nftables";  // nftables | dry-run
+  std::string table = "authwall";
+  bool all_ports = false;
+  std::vector<std::uint16_t> ports{25, 465, 587, 110, 995, 143, 993, 4190};
+  std::vector<std::string> hooks{"input", "forward"};
+};
+
+struct Config {
+  std::string path;  // the file this came from
+  ListenConfig listen;
+  std::string metrics_listen = "127.0.0.1:9464";  // empty = disabled
+  std::string control_socket;                     // resolved path
+  std::string state_path;                         // resolved path
+  FirewallConfig firewall;
+  std::vector<IpPrefix> never_ban;                // default 127.0.0.0/8, ::1/128
+  std::vector<IpPrefix> trusted_proxies;
+  std::vector<std::string> rule_files;            // resolved paths (globs expanded)
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+  std::string message;
+  std::string to_string() const;  // "file:line:col: message"
+};
+
+// Returns false and fills `errors` when the file cannot be read or is invalid.
+bool load_config(const std::string& path, Config& out, std::vector<ConfigError>& errors);
+
+}  // namespace authwall::app
