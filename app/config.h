@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config_error.h"
 #include "common/ip_address.h"
 
 namespace authwall::app {
@@ -34,14 +35,6 @@ struct Config {
   std::vector<IpPrefix> never_ban;                // default 127.0.0.0/8, ::1/128
   std::vector<IpPrefix> trusted_proxies;
   std::vector<std::string> rule_files;            // resolved paths (globs expanded)
-};
-
-struct ConfigError {
-  std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
-  std::string message;
-  std::string to_string() const;  // "file:line:col: message"
 };
 
 // Returns false and fills `errors` when the file cannot be read or is invalid.

@@ -98,4 +98,34 @@ std::string IpPrefix::to_string() const {
   return s;
 }
 
+bool parse_endpoint(std::string_view text, IpAddress& addr, std::uint16_t& port) noexcept {
+  std::string_view host;
+  std::string_view digits;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    digits = text.substr(close + 2);
+    if (!IpAddress::parse(host, addr) || addr.is_v4) return false;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = text.substr(0, colon);
+    digits = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
+    if (!IpAddress::parse(host, addr)) return false;
+  }
+  if (digits.empty() || digits.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value == 0 || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
 }  // namespace authwall

@@ -49,4 +49,7 @@ struct IpPrefix {
   friend bool operator==(const IpPrefix&, const IpPrefix&) = default;
 };
 
+// "127.0.0.1:5514", "[::1]:5514" -> address and port (1..65535). False for anything else.
+bool parse_endpoint(std::string_view text, IpAddress& addr, std::uint16_t& port) noexcept;
+
 }  // namespace authwall

@@ -59,3 +59,24 @@ TEST(IpPrefix, ParsesCidr) {
 
 }  // namespace
 }  // namespace authwall
+
+namespace authwall {
+namespace {
+
+TEST(Endpoint, ParsesHostPort) {
+  IpAddress a;
+  std::uint16_t port = 0;
+  ASSERT_TRUE(parse_endpoint("127.0.0.1:5514", a, port));
+  EXPECT_EQ(a.to_string(), "127.0.0.1");
+  EXPECT_EQ(port, 5514);
+  ASSERT_TRUE(parse_endpoint("[::1]:514", a, port));
+  EXPECT_EQ(a.to_string(), "::1");
+  EXPECT_EQ(port, 514);
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:514",
+                          "[127.0.0.1]:514", "[::1]514", "localhost:514", "1.2.3.4:5x"}) {
+    EXPECT_FALSE(parse_endpoint(bad, a, port)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace authwall

@@ -1,0 +1,111 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace authwall::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("authwall-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "rules.d");
+    std::ofstream(dir_ / "rules.d" / "a.yaml") << "rules: []\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& text) {
+    const auto path = (dir_ / "authwall.yaml").string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::vector<std::string> load_errors(const std::string& text) {
+    Config c;
+    std::vector<ConfigError> errors;
+    load_config(write(text), c, errors);
+    std::vector<std::string> out;
+    for (const auto& e : errors) out.push_back(e.to_string());
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, ShippedDefaultLoads) {
+  Config c;
+  std::vector<ConfigError> errors;
+  const std::string path = std::string(AUTHWALL_SOURCE_DIR) + "/config/authwall.yaml";
+  ASSERT_TRUE(load_config(path, c, errors)) << (errors.empty() ? "" : errors[0].to_string());
+  EXPECT_EQ(c.listen.udp, std::vector<std::string>{"127.0.0.1:5514"});
+  EXPECT_EQ(c.firewall.backend, "nftables");
+  EXPECT_EQ(c.firewall.ports.size(), 8u);
+  ASSERT_FALSE(c.rule_files.empty());
+  EXPECT_TRUE(c.rule_files[0].ends_with("config/rules.d/mail.yaml"));
+  EXPECT_TRUE(c.control_socket.ends_with("config/var/authwall.sock"));
+}
+
+TEST_F(ConfigTest, ResolvesPathsRelativeToTheFile) {
+  Config c;
+  std::vector<ConfigError> errors;
+  ASSERT_TRUE(load_config(write("listen: {udp: ['127.0.0.1:5514']}\n"
+                                "state: {path: st/a.db}\n"
+                                "control: {socket: /run/aw.sock}\n"
+                                "firewall: {ports: all}\n"
+                                "rule_files: ['rules.d/*.yaml']\n"),
+                          c, errors));
+  EXPECT_EQ(c.state_path, (dir_ / "st" / "a.db").string());
+  EXPECT_EQ(c.control_socket, "/run/aw.sock");
+  EXPECT_TRUE(c.firewall.all_ports);
+  EXPECT_EQ(c.rule_files, std::vector<std::string>{(dir_ / "rules.d" / "a.yaml").string()});
+  // Defaults.
+  ASSERT_EQ(c.never_ban.size(), 2u);
+  EXPECT_EQ(c.never_ban[0].to_string(), "127.0.0.0/8");
+}
+
+TEST_F(ConfigTest, ReportsEveryErrorWithPosition) {
+  const auto errors = load_errors(
+      "listen:\n"
+      "  udp: ['127.0.0.1']\n"
+      "  tpc: ['127.0.0.1:5514']\n"
+      "firewall:\n"
+      "  backend: iptables\n"
+      "  ports: [25, 70000]\n"
+      "never_ban: ['10.0.0.1/8']\n"
+      "rule_files: ['nothing/*.yaml']\n"
+      "colour: blue\n");
+  const std::string f = (dir_ / "authwall.yaml").string();
+  auto has = [&](const std::string& prefix, const std::string& needle) {
+    for (const auto& e : errors) {
+      if (e.starts_with(f + ":" + prefix) && e.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("2:", "is not ADDRESS:PORT")) << ::testing::PrintToString(errors);
+  EXPECT_TRUE(has("3:3:", "unknown key 'tpc' in listen"));
+  EXPECT_TRUE(has("5:12:", "must be 'nftables' or 'dry-run'"));
+  EXPECT_TRUE(has("6:", "port numbers 1-65535"));
+  EXPECT_TRUE(has("7:", "zero host bits"));
+  EXPECT_TRUE(has("8:", "matched no file"));
+  EXPECT_TRUE(has("9:1:", "unknown key 'colour'"));
+}
+
+TEST_F(ConfigTest, SyntaxErrorAndMissingFile) {
+  auto errors = load_errors("listen: [unclosed\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("YAML syntax error"), std::string::npos) << errors[0];
+  Config c;
+  std::vector<ConfigError> errs;
+  EXPECT_FALSE(load_config((dir_ / "missing.yaml").string(), c, errs));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].to_string().find("cannot read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace authwall::app
