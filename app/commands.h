@@ -12,5 +12,7 @@ namespace authwall::app {
 using CommandAction = std::function<int()>;
 
 void register_version_command(CLI::App& cli, CommandAction& action);
+void register_check_command(CLI::App& cli, CommandAction& action);
+void register_validate_command(CLI::App& cli, CommandAction& action);
 
 }  // namespace authwall::app

@@ -236,11 +236,12 @@ bool load_config(const std::string& path, Config& out, std::vector<ConfigError>&
   const fs::path base_dir = fs::absolute(fs::path(path)).parent_path();
   check_keys(root, "the configuration",
              {"listen", "metrics", "control", "state", "firewall", "never_ban", "trusted_proxies",
-              "rule_files"},
+              "rule_files", "patterns"},
              sink);
 
+  const std::size_t errors_before_listen = sink.count();
   if (root["listen"]) load_listen(root["listen"], out.listen, sink);
-  if (out.listen.udp.empty() && out.listen.tcp.empty()) {
+  if (out.listen.udp.empty() && out.listen.tcp.empty() && sink.count() == errors_before_listen) {
     sink.at(root["listen"] ? root["listen"] : root,
             "listen: no udp or tcp address; authwall would receive nothing");
   }
@@ -277,7 +278,20 @@ bool load_config(const std::string& path, Config& out, std::vector<ConfigError>&
   } else {
     sink.at(root, "rule_files is missing; without rules nothing is ever banned");
   }
+  if (root["patterns"]) {
+    normalize::parse_custom_patterns(root["patterns"], path, out.patterns, errors);
+  }
   return errors.size() == errors_before;
+}
+
+bool load_full_config(const std::string& path, LoadedConfig& out, std::vector<ConfigError>& errors) {
+  const std::size_t errors_before = errors.size();
+  out = LoadedConfig{};
+  // Keep going after errors in the main file: `validate` reports every error at once.
+  load_config(path, out.config, errors);
+  rules::load_rule_files(out.config.rule_files, out.rules, errors);
+  out.patterns = normalize::CustomPatternSet::build(out.config.patterns, errors);
+  return errors.size() == errors_before && out.patterns != nullptr;
 }
 
 }  // namespace authwall::app

@@ -3,11 +3,14 @@
 // Loading collects every error as "file:line:col: message"; unknown keys are errors.
 // Paths in the file are relative to the file's own directory and are stored resolved.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config_error.h"
 #include "common/ip_address.h"
+#include "normalize/custom_patterns.h"
+#include "rules/rule_config.h"
 
 namespace authwall::app {
 
@@ -35,9 +38,20 @@ struct Config {
   std::vector<IpPrefix> never_ban;                // default 127.0.0.0/8, ::1/128
   std::vector<IpPrefix> trusted_proxies;
   std::vector<std::string> rule_files;            // resolved paths (globs expanded)
+  std::vector<normalize::CustomPatternSpec> patterns;  // `patterns:` (docs/configuration.md)
 };
 
 // Returns false and fills `errors` when the file cannot be read or is invalid.
 bool load_config(const std::string& path, Config& out, std::vector<ConfigError>& errors);
+
+// Everything `serve`, `check -c` and `validate` need, loaded and validated as one snapshot:
+// the main file, every rule file, and the compiled custom patterns. SIGHUP builds a new one and
+// swaps it in only if this returns true.
+struct LoadedConfig {
+  Config config;
+  rules::RuleSet rules;
+  std::shared_ptr<const normalize::CustomPatternSet> patterns;  // never null when loaded
+};
+bool load_full_config(const std::string& path, LoadedConfig& out, std::vector<ConfigError>& errors);
 
 }  // namespace authwall::app

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   cli.require_subcommand(1);
   authwall::app::CommandAction action;
   authwall::app::register_version_command(cli, action);
+  authwall::app::register_check_command(cli, action);
+  authwall::app::register_validate_command(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,6 @@
 #pragma once
-// One configuration problem, located. Configuration loaders collect all of them rather than
-// stopping at the first, so `authwall validate` can print every error at once.
+// One configuration problem with its position, shared by every loader (main config, rule files)
+// so `authwall validate` prints them all the same way.
 #include <string>
 
 namespace authwall {
@@ -11,16 +11,20 @@ struct ConfigError {
   int column = 0;  // 1-based; 0 when unknown
   std::string message;
 
-  // "file:line:col: message" (line/col omitted when unknown).
+  // "file:line:col: message" (position parts omitted when unknown).
   std::string to_string() const {
-    std::string s = file;
+    std::string out = file;
     if (line > 0) {
-      s += ':' + std::to_string(line);
-      if (column > 0) s += ':' + std::to_string(column);
+      out += ':';
+      out += std::to_string(line);
+      if (column > 0) {
+        out += ':';
+        out += std::to_string(column);
+      }
     }
-    s += ": ";
-    s += message;
-    return s;
+    out += ": ";
+    out += message;
+    return out;
   }
 };
 

@@ -34,4 +34,37 @@ struct NormalizeResult {
 NormalizeResult normalize_postfix(const ingest::SyslogMessage& msg, AuthEvent& out) noexcept;
 NormalizeResult normalize_dovecot(const ingest::SyslogMessage& msg, AuthEvent& out) noexcept;
 
+class JsonNormalizer;
+class CustomPatternSet;
+
+// The dispatcher a thread owns: Postfix, then Dovecot, then JSON messages (docs/events.md "JSON
+// messages"), then the operator's custom patterns (normalize/custom_patterns.h).
+//
+// Not thread-safe: each thread (listener worker, `check`) owns one. It holds the JSON parser and
+// its buffers, so steady-state normalization never allocates. The custom pattern set is
+// immutable and shared between threads.
+//
+// Lifetime of the event: string_views in `out` point into `msg`'s buffer, into this
+// Normalizer's JSON buffers, into the pattern set, or at static strings; use the event before
+// the next normalize() call on this object and before the input buffer is reused.
+class Normalizer {
+ public:
+  explicit Normalizer(std::shared_ptr<const CustomPatternSet> patterns = nullptr);
+  ~Normalizer();
+  Normalizer(const Normalizer&) = delete;
+  Normalizer& operator=(const Normalizer&) = delete;
+
+  NormalizeResult normalize(const ingest::SyslogMessage& msg, AuthEvent& out) noexcept;
+
+  // Swaps in a new pattern set (configuration reload); null means none.
+  void set_patterns(std::shared_ptr<const CustomPatternSet> patterns) noexcept;
+
+ private:
+  NormalizeResult normalize_text(const ingest::SyslogMessage& msg, AuthEvent& out) noexcept;
+
+  std::unique_ptr<JsonNormalizer> json_;
+  std::shared_ptr<const CustomPatternSet> patterns_;
+  ingest::SyslogMessage embedded_;  // the log line inside a JSON message
+};
+
 }  // namespace authwall::normalize

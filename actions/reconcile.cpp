@@ -1,0 +1,78 @@
+#include "actions/reconcile.h"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <vector>
+
+namespace authwall::actions {
+namespace {
+
+struct RangeKey {
+  bool is_v4;
+  std::array<std::uint8_t, 16> first;
+  std::array<std::uint8_t, 16> last;
+  friend auto operator<=>(const RangeKey&, const RangeKey&) = default;
+};
+
+}  // namespace
+
+ReconcileResult reconcile(state::BanStore& store, FirewallBackend& backend, UnixMicros now) {
+  ReconcileResult result;
+  const long purged = store.purge_expired(now);
+  if (purged < 0) {
+    result.error = "cannot purge expired bans: " + store.last_error();
+    return result;
+  }
+  result.expired_dropped = static_cast<std::size_t>(purged);
+
+  std::vector<state::BanRecord> active;
+  if (!store.active_bans(now, active)) {
+    result.error = "cannot read active bans: " + store.last_error();
+    return result;
+  }
+  std::vector<BanChange> changes;
+  changes.reserve(active.size());
+  std::vector<RangeKey> wanted;
+  wanted.reserve(active.size());
+  for (const auto& ban : active) {
+    // Round up: a ban with 0.4 s left still gets its second rather than being dropped.
+    const UnixMicros left = ban.expires - now;
+    const UnixMicros seconds = (left + kMicrosPerSecond - 1) / kMicrosPerSecond;
+    const auto timeout = static_cast<std::uint32_t>(
+        std::clamp<UnixMicros>(seconds, 1, std::numeric_limits<std::uint32_t>::max()));
+    changes.push_back(BanChange::add(ban.target, timeout));
+    RangeKey k{ban.target.network.is_v4, {}, {}};
+    IpAddress first, last;
+    prefix_range(ban.target, first, last);
+    k.first = first.bytes;
+    k.last = last.bytes;
+    wanted.push_back(k);
+  }
+  std::sort(wanted.begin(), wanted.end());
+
+  std::vector<SetElement> present;
+  if (!backend.list(present, now, result.error)) return result;
+  std::vector<SetElement> foreign;
+  for (const auto& e : present) {
+    const RangeKey k{e.first.is_v4, e.first.bytes, e.last.bytes};
+    if (!std::binary_search(wanted.begin(), wanted.end(), k)) foreign.push_back(e);
+  }
+  if (!foreign.empty()) {
+    const BatchResult removed = backend.remove(foreign, now);
+    result.foreign_removed = removed.applied;
+    result.failed += removed.failures.size();
+    if (!removed.error.empty()) {
+      result.error = removed.error;
+      return result;
+    }
+  }
+  const BatchResult added = backend.apply(changes, now);
+  result.restored = added.applied;
+  result.failed += added.failures.size();
+  result.error = added.error;
+  result.ok = result.error.empty();
+  return result;
+}
+
+}  // namespace authwall::actions

@@ -1,0 +1,102 @@
+#pragma once
+// Exactly-once counting of failed attempts (PRODUCT.md "Each failed attempt counts exactly once").
+//
+// One failed login can be reported by several lines: a Postfix SASL warning, the Dovecot auth
+// process line that served it, and the session summary (`disconnect ... auth=0/1`, Dovecot's
+// "auth failed, 3 attempts"). The deduplicator sits in front of the rule windows and answers,
+// per auth_failure event, how many of its attempts no earlier line has already reported; the
+// attempt is counted at the first line that reports it.
+//
+// How lines are tied (docs/rules.md "Exactly once"):
+// - Lines of one session (same `session`) share a counter of attempts already counted. A
+//   per-attempt line adds its attempts; a session summary reports the session's total, counts
+//   only what exceeds the counter, and ends the session (Postfix reuses host+pid+client for the
+//   next connection from that client to the same smtpd process).
+// - A Dovecot auth-process line without a session (Dovecot serving Postfix SASL) and a Postfix
+//   SASL failure from the same address and user within `tie_window` are one attempt, whichever
+//   arrives first. The Postfix line still adds 1 to its session's counter, so the session summary
+//   after it adds nothing.
+//
+// State is fixed-size (set-associative tables, oldest entry replaced when a set is full) and
+// allocated once at construction; `new_attempts` never allocates. Not thread-safe: one per
+// rule engine shard, and the daemon shards by client address (all lines of a session and both
+// lines of a tied pair carry the same address).
+#include <cstdint>
+#include <vector>
+
+#include "common/civil_time.h"
+#include "normalize/auth_event.h"
+
+namespace authwall::rules {
+
+// How a failed-attempt line relates to the other lines that may report the same attempts.
+enum class AttemptRole : std::uint8_t {
+  standalone,        // not tied to anything: counts as it comes
+  session_attempt,   // reports `attempts` new attempts within its session
+  session_total,     // reports the session's total failures; the session ends with it
+  sasl_attempt,      // a Postfix SASL failure (session_attempt that may tie to a Dovecot auth line)
+  unsessioned_auth,  // a Dovecot auth-process failure without session (serving Postfix SASL)
+};
+
+// Decided from the event's source, session, mechanism and reason (docs/rules.md lists the
+// reason codes treated as session totals).
+AttemptRole classify_attempt(const normalize::AuthEvent& e) noexcept;
+
+struct DedupOptions {
+  std::uint32_t session_capacity = 1u << 16;  // sessions remembered (rounded up to 4 * 2^n)
+  std::uint32_t tie_capacity = 1u << 14;      // untied Dovecot/Postfix attempts remembered
+  // Dovecot logs the auth failure, then Postfix logs its SASL warning after the failure delay
+  // (auth_failure_delay, 2 s by default): 5 s covers that with room for syslog jitter.
+  UnixMicros tie_window = 5 * kMicrosPerSecond;
+  // A session silent this long is forgotten (its summary line was lost or never comes).
+  UnixMicros session_idle = 3600 * kMicrosPerSecond;
+  std::uint64_t seed = 0;
+};
+
+struct DedupStats {
+  std::uint64_t duplicate_attempts = 0;  // attempts not counted because an earlier line had them
+  std::uint64_t tied_attempts = 0;       // of which tied Dovecot auth line <-> Postfix SASL line
+  std::uint64_t session_evictions = 0;   // live sessions dropped for lack of room
+};
+
+class AttemptDeduplicator {
+ public:
+  explicit AttemptDeduplicator(const DedupOptions& options = {});
+
+  // Attempts of `e` that no earlier line reported (0 .. e.attempts). Events other than
+  // auth_failure are returned unchanged (e.attempts). `now` is the same clock the engine uses.
+  std::uint32_t new_attempts(const normalize::AuthEvent& e, UnixMicros now) noexcept;
+
+  const DedupStats& stats() const noexcept { return stats_; }
+
+ private:
+  static constexpr std::size_t kWays = 4;
+  struct SessionSlot {
+    std::uint64_t tag = 0;  // 0 = empty
+    UnixMicros last = 0;
+    std::uint32_t counted = 0;
+  };
+  struct TieSlot {
+    std::uint64_t ip_tag = 0;     // 0 = empty
+    std::uint64_t user_hash = 0;  // 0 = no user
+    UnixMicros time = 0;
+    std::uint32_t count = 0;
+    bool from_dovecot = false;
+  };
+
+  SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
+  // Consumes one attempt recorded by the other daemon; true if there was one.
+  bool take_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
+                UnixMicros now) noexcept;
+  void put_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
+               UnixMicros now) noexcept;
+
+  DedupOptions options_;
+  std::vector<SessionSlot> sessions_;
+  std::vector<TieSlot> ties_;
+  std::size_t session_sets_mask_ = 0;
+  std::size_t tie_sets_mask_ = 0;
+  DedupStats stats_;
+};
+
+}  // namespace authwall::rules

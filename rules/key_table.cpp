@@ -1,0 +1,94 @@
+#include "rules/key_table.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace authwall::rules {
+
+KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries)
+    : stride_((sizeof(KeyEntry) + slot_bytes + 7) / 8 * 8),
+      max_entries_(std::max<std::size_t>(max_entries, 1)) {
+  capacity_ = std::min(std::bit_ceil(std::max<std::size_t>(initial_entries, 16)), max_entries_);
+  slab_.reset(new unsigned char[capacity_ * stride_]());
+  index_.assign(std::bit_ceil(capacity_ * 2), 0);
+  index_mask_ = index_.size() - 1;
+}
+
+void KeyTable::clear() noexcept {
+  std::memset(slab_.get(), 0, capacity_ * stride_);
+  std::fill(index_.begin(), index_.end(), 0);
+  used_ = size_ = hand_ = 0;
+  free_head_ = 0;
+}
+
+void KeyTable::grow_slab() {
+  const std::size_t cap = std::min(capacity_ * 2, max_entries_);
+  std::unique_ptr<unsigned char[]> slab(new unsigned char[cap * stride_]());
+  std::memcpy(slab.get(), slab_.get(), used_ * stride_);
+  slab_ = std::move(slab);
+  capacity_ = cap;
+}
+
+void KeyTable::rehash(std::size_t index_size) {
+  index_.assign(index_size, 0);
+  index_mask_ = index_size - 1;
+  for (std::size_t s = 0; s < used_; ++s) {
+    const KeyEntry* e = entry(static_cast<std::uint32_t>(s));
+    if (e->fp != 0) index_insert(e->fp, static_cast<std::uint32_t>(s));
+  }
+}
+
+void KeyTable::index_insert(std::uint64_t fp, std::uint32_t slot) noexcept {
+  const std::uint32_t tag = static_cast<std::uint32_t>(fp >> 32);
+  std::size_t i = tag & index_mask_;
+  while (index_[i] != 0) i = (i + 1) & index_mask_;
+  index_[i] = (static_cast<std::uint64_t>(tag) << 32) | (slot + 1);
+}
+
+KeyEntry* KeyTable::insert(std::uint64_t fp, std::uint32_t now) {
+  std::uint32_t slot;
+  if (free_head_ != 0) {
+    slot = free_head_ - 1;
+    free_head_ = entry(slot)->last_seen;  // free entries chain through last_seen
+  } else {
+    if (used_ == capacity_) grow_slab();
+    slot = static_cast<std::uint32_t>(used_++);
+  }
+  ++size_;
+  if (size_ * 2 > index_.size()) rehash(index_.size() * 2);
+  KeyEntry* e = entry(slot);
+  std::memset(static_cast<void*>(e), 0, stride_);
+  e->fp = fp;
+  e->last_seen = now;
+  index_insert(fp, slot);
+  return e;
+}
+
+void KeyTable::erase(KeyEntry* e) noexcept {
+  const std::uint32_t slot = slot_of(e);
+  // Find the index position, then close the gap by shifting later members of the probe run
+  // back (no tombstones, so lookups never slow down with churn).
+  const std::uint32_t tag = static_cast<std::uint32_t>(e->fp >> 32);
+  std::size_t i = tag & index_mask_;
+  while (static_cast<std::uint32_t>(index_[i]) != slot + 1) i = (i + 1) & index_mask_;
+  std::size_t j = i;
+  for (;;) {
+    j = (j + 1) & index_mask_;
+    const std::uint64_t v = index_[j];
+    if (v == 0) break;
+    const std::size_t home = static_cast<std::uint32_t>(v >> 32) & index_mask_;
+    // Move v into the hole at i unless its home lies cyclically in (i, j].
+    const bool home_in_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!home_in_between) {
+      index_[i] = v;
+      i = j;
+    }
+  }
+  index_[i] = 0;
+  std::memset(static_cast<void*>(e), 0, stride_);
+  e->last_seen = free_head_;
+  free_head_ = slot + 1;
+  --size_;
+}
+
+}  // namespace authwall::rules

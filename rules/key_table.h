@@ -1,0 +1,112 @@
+#pragma once
+// A bounded hash table of fixed-size per-key window state, one per rule (rules/rule_engine.cpp).
+//
+// Entries live in a slab with a per-rule stride (header + the rule's window slots) and are
+// found through an open-addressing index (linear probing, load <= 1/2, backward-shift
+// deletion). Keys are stored as a seeded 64-bit fingerprint only: the table never needs the key
+// back (a ban's target comes from the event that crossed the threshold), and with a per-process
+// random seed two keys share a fingerprint with probability ~n^2/2^65 (3e-8 at 1M keys).
+//
+// Both arrays grow by doubling up to the engine's key cap, so steady state allocates nothing.
+// Victims for eviction are chosen like Redis's approximate LRU: a clock hand samples a few
+// consecutive slab entries and takes the least recently seen one, preferring entries whose
+// window has expired. No per-access list maintenance, so a hit touches one index and one slab
+// line. Not thread-safe.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace authwall::rules {
+
+struct KeyEntry {
+  std::uint64_t fp = 0;            // fingerprint; 0 = free slab slot
+  std::uint32_t last_seen = 0;     // seconds (Unix, truncated) of the last event for this key
+  std::uint32_t banned_until = 0;  // seconds; events before it are not counted (already banned)
+  std::uint32_t aux = 0;           // window-specific (bucket counter: newest bucket number)
+  std::uint16_t head = 0;          // window-specific (ring: next write position)
+  std::uint16_t fill = 0;          // window-specific (ring: valid slots)
+  // Followed by the rule's window slots (stride - sizeof(KeyEntry) bytes).
+  unsigned char* slots() noexcept { return reinterpret_cast<unsigned char*>(this + 1); }
+};
+static_assert(sizeof(KeyEntry) == 24);
+
+class KeyTable {
+ public:
+  // `slot_bytes`: window state per key; `max_entries`: upper bound on live entries.
+  KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries = 1024);
+
+  KeyEntry* find(std::uint64_t fp) noexcept {
+    const std::uint32_t tag = static_cast<std::uint32_t>(fp >> 32);
+    for (std::size_t i = tag & index_mask_;; i = (i + 1) & index_mask_) {
+      const std::uint64_t v = index_[i];
+      if (v == 0) return nullptr;
+      if (static_cast<std::uint32_t>(v >> 32) == tag) {
+        KeyEntry* e = entry(static_cast<std::uint32_t>(v) - 1);
+        if (e->fp == fp) return e;
+      }
+    }
+  }
+  // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().
+  // May grow the arrays (allocation happens only while the table grows).
+  KeyEntry* insert(std::uint64_t fp, std::uint32_t now);
+  void erase(KeyEntry* e) noexcept;
+
+  // Samples `sample` entries at the clock hand and returns the least recently seen one,
+  // preferring one for which `idle(entry)` is true; nullptr when empty. The hand advances.
+  template <typename IdlePredicate>
+  KeyEntry* pick_victim(std::size_t sample, IdlePredicate idle, bool& was_idle) noexcept {
+    was_idle = false;
+    if (size_ == 0) return nullptr;
+    KeyEntry* best = nullptr;
+    std::size_t seen = 0;
+    // Bounded: at most every used slot once (free slots are skipped but counted).
+    for (std::size_t steps = 0; steps < used_ && seen < sample; ++steps) {
+      if (hand_ >= used_) hand_ = 0;
+      KeyEntry* e = entry(static_cast<std::uint32_t>(hand_++));
+      if (e->fp == 0) continue;
+      ++seen;
+      if (idle(*e)) {
+        was_idle = true;
+        return e;
+      }
+      if (best == nullptr || e->last_seen < best->last_seen) best = e;
+    }
+    return best;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  std::size_t max_entries() const noexcept { return max_entries_; }
+  std::size_t stride() const noexcept { return stride_; }
+  // Bytes held by the slab and index (what a tracked key costs, with growth slack).
+  std::size_t memory_bytes() const noexcept {
+    return capacity_ * stride_ + index_.size() * sizeof(std::uint64_t);
+  }
+  void clear() noexcept;
+
+ private:
+  KeyEntry* entry(std::uint32_t slot) noexcept {
+    return reinterpret_cast<KeyEntry*>(slab_.get() + static_cast<std::size_t>(slot) * stride_);
+  }
+  std::uint32_t slot_of(const KeyEntry* e) const noexcept {
+    return static_cast<std::uint32_t>((reinterpret_cast<const unsigned char*>(e) - slab_.get()) /
+                                      stride_);
+  }
+  void grow_slab();
+  void rehash(std::size_t index_size);
+  void index_insert(std::uint64_t fp, std::uint32_t slot) noexcept;
+
+  std::size_t stride_;
+  std::size_t max_entries_;
+  std::unique_ptr<unsigned char[]> slab_;
+  std::size_t capacity_ = 0;  // slab entries allocated
+  std::size_t used_ = 0;      // slab entries ever handed out (high-water mark)
+  std::size_t size_ = 0;      // live entries
+  std::uint32_t free_head_ = 0;  // 1-based slot of the first free slab entry; 0 = none
+  std::vector<std::uint64_t> index_;  // (fp >> 32) << 32 | (slot + 1); 0 = empty
+  std::size_t index_mask_ = 0;
+  std::size_t hand_ = 0;
+};
+
+}  // namespace authwall::rules

@@ -1,0 +1,372 @@
+#include "rules/rule_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "rules/hash.h"
+
+namespace authwall::rules {
+
+using normalize::AuthEvent;
+using normalize::EventKind;
+
+namespace {
+
+// Window slots, per key, after the KeyEntry header.
+constexpr std::uint32_t kBuckets = 32;
+
+std::uint32_t to_seconds(UnixMicros t) noexcept {
+  if (t <= 0) return 0;
+  const UnixMicros s = t / kMicrosPerSecond;
+  return s >= 0xfffffffeLL ? 0xfffffffeU : static_cast<std::uint32_t>(s);
+}
+
+std::uint32_t load32(const unsigned char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+void store32(unsigned char* p, std::uint32_t v) noexcept { std::memcpy(p, &v, 4); }
+std::uint16_t load16(const unsigned char* p) noexcept {
+  std::uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+void store16(unsigned char* p, std::uint16_t v) noexcept { std::memcpy(p, &v, 2); }
+
+void address_mask(bool v4, int length, std::uint64_t out[2]) {
+  IpAddress ones;
+  ones.is_v4 = v4;
+  for (int i = 0; i < (v4 ? 4 : 16); ++i) ones.bytes[static_cast<std::size_t>(i)] = 0xff;
+  const IpPrefix p = IpPrefix::of(ones, length);
+  std::memcpy(out, p.network.bytes.data(), 16);
+}
+
+bool unspecified(const IpAddress& ip) noexcept {
+  std::uint64_t w[2];
+  std::memcpy(w, ip.bytes.data(), 16);
+  return (w[0] | w[1]) == 0;
+}
+
+std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
+
+}  // namespace
+
+RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
+                       std::vector<IpPrefix> trusted_proxies, RuleEngineOptions options)
+    : never_ban_(std::move(never_ban)),
+      trusted_proxies_(std::move(trusted_proxies)),
+      proxy_last_warning_(trusted_proxies_.size(), std::numeric_limits<UnixMicros>::min()),
+      options_(std::move(options)),
+      dedup_([&] {
+        DedupOptions d = options_.dedup;
+        if (d.seed == 0) d.seed = options_.seed;
+        if (d.seed == 0) d.seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) | 1;
+        return d;
+      }()) {
+  seed_ = options_.seed;
+  if (seed_ == 0) {
+    std::random_device rd;
+    seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }
+  if (options_.history != nullptr) {
+    history_ = options_.history;
+  } else {
+    own_history_ = std::make_unique<state::MemoryOffenceHistory>();
+    history_ = own_history_.get();
+  }
+  rules_.reserve(rules.rules.size());
+  for (const RuleSpec& spec : rules.rules) {
+    CompiledRule r;
+    r.spec = spec;
+    r.window_s = static_cast<std::uint32_t>(std::min<std::int64_t>(spec.window_seconds, 0x7fffffff));
+    std::size_t slot_bytes;
+    if (spec.distinct_user) {
+      r.window = WindowKind::distinct;
+      slot_bytes = 8 * spec.threshold;
+    } else if (spec.threshold <= kMaxExactThreshold) {
+      r.window = WindowKind::ring;
+      slot_bytes = 4 * spec.threshold;
+    } else {
+      r.window = WindowKind::buckets;
+      r.bucket_width_s = std::max<std::uint32_t>(1, (r.window_s + kBuckets - 1) / kBuckets);
+      r.bucket_span = (r.window_s + r.bucket_width_s - 1) / r.bucket_width_s;
+      slot_bytes = 2 * kBuckets;
+    }
+    address_mask(true, spec.prefix_v4, r.mask4);
+    address_mask(false, spec.prefix_v6, r.mask6);
+    r.seed = mix64(seed_ + 0x9e3779b97f4a7c15ULL * (rules_.size() + 1));
+    r.table = std::make_unique<KeyTable>(slot_bytes, options_.max_tracked_keys);
+    rules_.push_back(std::move(r));
+  }
+}
+
+RuleEngine::~RuleEngine() = default;
+
+bool RuleEngine::key_fingerprint(const CompiledRule& r, const AuthEvent& e, std::uint64_t user_hash,
+                                 std::uint64_t& fp) const noexcept {
+  std::uint64_t ipfp = 0;
+  if (r.spec.key != KeyKind::user) {
+    std::uint64_t w[2];
+    std::memcpy(w, e.ip.bytes.data(), 16);
+    const std::uint64_t* m = e.ip.is_v4 ? r.mask4 : r.mask6;
+    ipfp = mix64(mix64((w[0] & m[0]) ^ r.seed) ^ (w[1] & m[1]) ^ (e.ip.is_v4 ? 4 : 6));
+  }
+  switch (r.spec.key) {
+    case KeyKind::ip: fp = ipfp; break;
+    case KeyKind::user:
+      if (!e.has_user) return false;
+      fp = mix64(user_hash ^ r.seed);
+      break;
+    case KeyKind::ip_user:
+      if (!e.has_user) return false;
+      fp = mix64(ipfp ^ user_hash);
+      break;
+  }
+  fp = nonzero(fp);
+  return true;
+}
+
+bool RuleEngine::idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept {
+  return k.last_seen <= now_s && now_s - k.last_seen >= r.window_s && k.banned_until <= now_s;
+}
+
+KeyEntry* RuleEngine::acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
+  if (KeyEntry* k = r.table->find(fp)) return k;
+  // Reclaim a little as new keys arrive, so idle keys do not linger until the cap forces it.
+  bool was_idle = false;
+  const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
+  if (KeyEntry* v = r.table->pick_victim(2, is_idle, was_idle); v != nullptr && was_idle) {
+    r.table->erase(v);
+    --tracked_;
+    ++stats_.expirations;
+  }
+  if (tracked_ >= options_.max_tracked_keys || r.table->size() >= r.table->max_entries()) {
+    // Evict from this rule's table; if it holds nothing, from the largest one.
+    CompiledRule* from = &r;
+    if (r.table->size() == 0) {
+      for (auto& other : rules_) {
+        if (other.table->size() > from->table->size()) from = &other;
+      }
+    }
+    const auto from_idle = [&](const KeyEntry& k) { return idle(*from, k, now_s); };
+    if (KeyEntry* v = from->table->pick_victim(8, from_idle, was_idle)) {
+      from->table->erase(v);
+      --tracked_;
+      ++(was_idle ? stats_.expirations : stats_.evictions);
+    }
+  }
+  ++tracked_;
+  return r.table->insert(fp, now_s);
+}
+
+void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
+  k.head = 0;
+  k.fill = 0;
+  k.aux = 0;
+  std::size_t bytes = 0;
+  switch (r.window) {
+    case WindowKind::ring: bytes = 4 * r.spec.threshold; break;
+    case WindowKind::distinct: bytes = 8 * r.spec.threshold; break;
+    case WindowKind::buckets: bytes = 2 * kBuckets; break;
+  }
+  std::memset(k.slots(), 0, bytes);
+}
+
+bool RuleEngine::count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
+                       std::uint32_t user32, std::uint32_t now_s) noexcept {
+  unsigned char* slots = k.slots();
+  const std::uint32_t threshold = r.spec.threshold;
+  switch (r.window) {
+    case WindowKind::ring: {
+      // The last `threshold` attempt times; the threshold is reached exactly when the oldest
+      // of them is still inside the window.
+      const std::uint32_t n = std::min(attempts, threshold);
+      std::uint32_t head = k.head;
+      for (std::uint32_t i = 0; i < n; ++i) {
+        store32(slots + 4 * head, now_s);
+        head = head + 1 == threshold ? 0 : head + 1;
+      }
+      k.head = static_cast<std::uint16_t>(head);
+      k.fill = static_cast<std::uint16_t>(std::min<std::uint32_t>(k.fill + n, threshold));
+      if (k.fill < threshold) return false;
+      const std::uint32_t oldest = load32(slots + 4 * head);
+      return oldest >= now_s || now_s - oldest < r.window_s;
+    }
+    case WindowKind::distinct: {
+      // Up to `threshold` (user hash, last time) pairs; expired pairs are dropped first.
+      std::uint32_t live = 0;
+      bool found = false;
+      unsigned char* free_slot = nullptr;
+      unsigned char* oldest = nullptr;
+      for (std::uint32_t i = 0; i < threshold; ++i) {
+        unsigned char* s = slots + 8 * i;
+        const std::uint32_t h = load32(s);
+        const std::uint32_t t = load32(s + 4);
+        if (h != 0 && t <= now_s && now_s - t >= r.window_s) {
+          store32(s, 0);
+          store32(s + 4, 0);
+        } else if (h != 0) {
+          if (h == user32) {
+            store32(s + 4, std::max(t, now_s));
+            found = true;
+          }
+          ++live;
+          if (oldest == nullptr || t < load32(oldest + 4)) oldest = s;
+          continue;
+        }
+        if (free_slot == nullptr) free_slot = s;
+      }
+      if (!found) {
+        unsigned char* s = free_slot != nullptr ? free_slot : oldest;
+        if (free_slot != nullptr) ++live;
+        store32(s, user32);
+        store32(s + 4, now_s);
+      }
+      return live >= threshold;
+    }
+    case WindowKind::buckets: {
+      // 32 buckets of bucket_width_s; the window is the newest bucket_span of them.
+      std::uint32_t bn = now_s / r.bucket_width_s;
+      if (k.fill == 0) {
+        k.fill = 1;
+        k.aux = bn;
+      }
+      if (bn > k.aux) {
+        const std::uint32_t steps = std::min(bn - k.aux, kBuckets);
+        for (std::uint32_t s = 1; s <= steps; ++s) store16(slots + 2 * ((k.aux + s) % kBuckets), 0);
+        k.aux = bn;
+      } else {
+        bn = k.aux;  // a late event counts in the newest bucket
+      }
+      unsigned char* cell = slots + 2 * (bn % kBuckets);
+      store16(cell, static_cast<std::uint16_t>(std::min<std::uint32_t>(load16(cell) + attempts, 0xffff)));
+      std::uint32_t sum = 0;
+      for (std::uint32_t i = 0; i < r.bucket_span; ++i) sum += load16(slots + 2 * ((bn - i) % kBuckets));
+      return sum >= threshold;
+    }
+  }
+  return false;
+}
+
+void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, UnixMicros now,
+                        KeyEntry& k, std::vector<BanDecision>& out) {
+  BanDecision d;
+  d.target = IpPrefix::of(e.ip, e.ip.is_v4 ? r.spec.prefix_v4 : r.spec.prefix_v6);
+  d.rule.assign(r.spec.name);
+  d.rule_index = static_cast<std::uint32_t>(index);
+  d.key_kind = r.spec.key;
+  d.time = now;
+  // Escalation is per target (what the firewall holds), over all rules: an address banned by
+  // the brute-force rule and later by the spray rule is a repeat offender.
+  const std::string target = d.target.to_string();
+  const std::uint32_t earlier =
+      history_->count_since(target, now - options_.history_window_seconds * kMicrosPerSecond);
+  double duration = static_cast<double>(r.spec.ban.duration_seconds) *
+                    std::pow(r.spec.ban.factor, static_cast<double>(earlier));
+  duration = std::min(duration, static_cast<double>(r.spec.ban.max_seconds));
+  d.duration_seconds = std::max<std::int64_t>(1, static_cast<std::int64_t>(duration));
+  d.offence = earlier + 1;
+  if (!history_->record(target, r.spec.name, now)) ++stats_.history_errors;
+  const std::uint64_t until = static_cast<std::uint64_t>(to_seconds(now)) +
+                              static_cast<std::uint64_t>(d.duration_seconds);
+  k.banned_until = static_cast<std::uint32_t>(std::min<std::uint64_t>(until, 0xfffffffeU));
+  reset_window(r, k);
+  ++stats_.decisions;
+  out.push_back(d);
+}
+
+void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint32_t attempts,
+                               UnixMicros now) {
+  stats_.trusted_proxy_failures += attempts;
+  UnixMicros& last = proxy_last_warning_[proxy];
+  const UnixMicros interval = options_.proxy_warning_interval_seconds * kMicrosPerSecond;
+  if (last != std::numeric_limits<UnixMicros>::min() && now - last < interval && now >= last) return;
+  last = now;
+  if (options_.warn) {
+    options_.warn("PROXY protocol probably misconfigured: failures attributed to proxy " +
+                  e.ip.to_string());
+  }
+}
+
+void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out) {
+  ++stats_.events;
+  if (unspecified(e.ip)) return;
+  std::uint32_t attempts = e.attempts;
+  if (e.kind == EventKind::auth_failure) {
+    attempts = dedup_.new_attempts(e, now);
+    if (attempts == 0) return;
+  }
+  for (const IpPrefix& p : never_ban_) {
+    if (p.contains(e.ip)) {
+      ++stats_.never_ban_events;
+      return;
+    }
+  }
+  for (std::size_t i = 0; i < trusted_proxies_.size(); ++i) {
+    if (trusted_proxies_[i].contains(e.ip)) {
+      if (e.kind != EventKind::auth_success) proxy_failure(i, e, attempts, now);
+      return;
+    }
+  }
+  const std::uint32_t now_s = to_seconds(now);
+  std::uint64_t user_hash = 0;
+  bool have_user_hash = false;
+  const auto get_user_hash = [&] {
+    if (!have_user_hash) {
+      user_hash = nonzero(hash_bytes(e.user, seed_));
+      have_user_hash = true;
+    }
+    return user_hash;
+  };
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    CompiledRule& r = rules_[i];
+    const bool success_reset = r.spec.reset_on_success && e.kind == EventKind::auth_success;
+    const bool matched = r.spec.match.matches(e) && !(r.spec.exclude && r.spec.exclude->matches(e));
+    if (!matched && !success_reset) continue;
+    const bool needs_user = r.spec.key != KeyKind::ip || r.window == WindowKind::distinct;
+    if (needs_user && !e.has_user) continue;
+    std::uint64_t fp;
+    if (!key_fingerprint(r, e, needs_user ? get_user_hash() : 0, fp)) continue;
+    if (success_reset) {
+      // A successful login clears the key's count (not a ban in force).
+      if (KeyEntry* k = r.table->find(fp)) reset_window(r, *k);
+      if (!matched) continue;
+    }
+    KeyEntry* k = acquire(r, fp, now_s);
+    if (now_s > k->last_seen) k->last_seen = now_s;
+    if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
+    const std::uint32_t user32 =
+        r.window == WindowKind::distinct ? static_cast<std::uint32_t>(nonzero(get_user_hash() >> 32)) : 0;
+    if (count(r, *k, attempts, user32, now_s)) decide(r, i, e, now, *k, out);
+  }
+}
+
+void RuleEngine::sweep(UnixMicros now, std::size_t budget) {
+  const std::uint32_t now_s = to_seconds(now);
+  for (auto& r : rules_) {
+    const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
+    for (std::size_t i = 0; i < budget && r.table->size() > 0; ++i) {
+      bool was_idle = false;
+      KeyEntry* v = r.table->pick_victim(1, is_idle, was_idle);
+      if (v == nullptr || !was_idle) continue;
+      r.table->erase(v);
+      --tracked_;
+      ++stats_.expirations;
+    }
+  }
+}
+
+RuleEngineStats RuleEngine::stats() const {
+  RuleEngineStats s = stats_;
+  s.duplicate_attempts = dedup_.stats().duplicate_attempts;
+  s.tracked_keys = tracked_;
+  s.state_bytes = 0;
+  for (const auto& r : rules_) s.state_bytes += r.table->memory_bytes();
+  return s;
+}
+
+}  // namespace authwall::rules

@@ -1,0 +1,120 @@
+#pragma once
+// The rules stage: AuthEvents in, BanDecisions out (PRODUCT.md, docs/rules.md).
+//
+// Built once from a RuleSet (rules/rule_config.h) into immutable rule tables plus per-rule,
+// fixed-size window state; a reload builds a new engine. The engine never reads the clock:
+// `now` is passed with every event (the daemon passes arrival time, `check -c` the log's own
+// timestamps). Not thread-safe: the daemon shards engines by client address, one per thread.
+//
+// Per event: exactly-once attempt counting (AttemptDeduplicator), then never_ban /
+// trusted_proxies, then each matching rule's window for the event's key. Steady state never
+// allocates; the only slow path is a ban (offence history lookup + record, and a string for the
+// target's text).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/civil_time.h"
+#include "common/ip_address.h"
+#include "normalize/auth_event.h"
+#include "rules/attempt_deduplicator.h"
+#include "rules/ban_decision.h"
+#include "rules/key_table.h"
+#include "rules/rule_config.h"
+#include "state/offence_store.h"
+
+namespace authwall::rules {
+
+struct RuleEngineOptions {
+  // Cap on tracked keys over all rules (one key = one rule's state for one ip/user/ip+user).
+  std::size_t max_tracked_keys = 1'000'000;
+  // Escalation counts earlier bans of the same target within this window.
+  std::int64_t history_window_seconds = 30LL * 86400;
+  // Offence history (not owned; must outlive the engine). Null: the engine keeps its own, in memory.
+  state::OffenceHistory* history = nullptr;
+  // Receives the rate-limited trusted-proxy warning (one sentence). May be empty.
+  std::function<void(std::string_view)> warn;
+  // Minimum time between two warnings about the same trusted_proxies entry.
+  std::int64_t proxy_warning_interval_seconds = 60;
+  DedupOptions dedup;
+  // Table hash seed; 0 = random per engine (keys are attacker-chosen).
+  std::uint64_t seed = 0;
+};
+
+struct RuleEngineStats {
+  std::uint64_t events = 0;
+  std::uint64_t duplicate_attempts = 0;      // attempts already counted at an earlier line
+  std::uint64_t never_ban_events = 0;        // events from never_ban addresses (skipped)
+  std::uint64_t trusted_proxy_failures = 0;  // failures attributed to a trusted proxy
+  std::uint64_t decisions = 0;
+  std::uint64_t evictions = 0;               // keys dropped while their window was still live
+  std::uint64_t expirations = 0;             // idle keys freed (window over, not banned)
+  std::uint64_t history_errors = 0;          // offence records that could not be stored
+  std::uint64_t tracked_keys = 0;            // current, over all rules
+  std::uint64_t state_bytes = 0;             // memory held by window tables (incl. growth slack)
+};
+
+class RuleEngine {
+ public:
+  RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
+             std::vector<IpPrefix> trusted_proxies, RuleEngineOptions options = {});
+  ~RuleEngine();
+  RuleEngine(const RuleEngine&) = delete;
+  RuleEngine& operator=(const RuleEngine&) = delete;
+
+  // Evaluates one event at time `now`; appends any decisions to `out` (reuse the vector).
+  // `e`'s views need only be valid during the call.
+  void on_event(const normalize::AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out);
+
+  // Frees up to `budget` idle keys (window over and ban expired). Optional: idle keys are also
+  // reclaimed a few at a time as new keys arrive, and under the cap by eviction.
+  void sweep(UnixMicros now, std::size_t budget);
+
+  RuleEngineStats stats() const;
+  std::size_t rule_count() const noexcept { return rules_.size(); }
+  const std::string& rule_name(std::size_t i) const { return rules_[i].spec.name; }
+
+ private:
+  enum class WindowKind : std::uint8_t { ring, distinct, buckets };
+  struct CompiledRule {
+    RuleSpec spec;
+    WindowKind window = WindowKind::ring;
+    std::uint32_t window_s = 0;
+    std::uint32_t bucket_width_s = 0;  // buckets: seconds per bucket
+    std::uint32_t bucket_span = 0;     // buckets: how many buckets make the window
+    std::uint64_t mask4[2] = {0, 0};   // address masks for prefix aggregation
+    std::uint64_t mask6[2] = {0, 0};
+    std::uint64_t seed = 0;
+    std::unique_ptr<KeyTable> table;
+  };
+
+  bool key_fingerprint(const CompiledRule& r, const normalize::AuthEvent& e, std::uint64_t user_hash,
+                       std::uint64_t& fp) const noexcept;
+  KeyEntry* acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s);
+  // Adds the event to the key's window; true when the threshold is reached.
+  bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts, std::uint32_t user32,
+             std::uint32_t now_s) noexcept;
+  static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept;
+  bool idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept;
+  void decide(CompiledRule& r, std::size_t index, const normalize::AuthEvent& e, UnixMicros now,
+              KeyEntry& k, std::vector<BanDecision>& out);
+  void proxy_failure(std::size_t proxy, const normalize::AuthEvent& e, std::uint32_t attempts,
+                     UnixMicros now);
+
+  std::vector<CompiledRule> rules_;
+  std::vector<IpPrefix> never_ban_;
+  std::vector<IpPrefix> trusted_proxies_;
+  std::vector<UnixMicros> proxy_last_warning_;
+  RuleEngineOptions options_;
+  std::unique_ptr<state::OffenceHistory> own_history_;
+  state::OffenceHistory* history_ = nullptr;
+  AttemptDeduplicator dedup_;
+  std::uint64_t seed_ = 0;
+  std::size_t tracked_ = 0;
+  RuleEngineStats stats_;
+};
+
+}  // namespace authwall::rules

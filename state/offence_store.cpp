@@ -1,0 +1,133 @@
+#include "state/offence_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+
+namespace authwall::state {
+
+std::uint32_t MemoryOffenceHistory::count_since(std::string_view target, UnixMicros since) {
+  std::lock_guard lock(mu_);
+  auto it = times_.find(std::string(target));
+  if (it == times_.end()) return 0;
+  return static_cast<std::uint32_t>(
+      std::count_if(it->second.begin(), it->second.end(), [&](UnixMicros t) { return t >= since; }));
+}
+
+bool MemoryOffenceHistory::record(std::string_view target, std::string_view, UnixMicros time) {
+  std::lock_guard lock(mu_);
+  times_[std::string(target)].push_back(time);
+  return true;
+}
+
+namespace {
+
+constexpr const char* kSchema =
+    "CREATE TABLE IF NOT EXISTS rule_offences ("
+    "  target TEXT NOT NULL,"      // what was banned: "192.0.2.7", "2001:db8:1::/64"
+    "  rule TEXT NOT NULL,"
+    "  time_us INTEGER NOT NULL"   // microseconds since the Unix epoch, UTC
+    ");"
+    "CREATE INDEX IF NOT EXISTS rule_offences_target_time ON rule_offences(target, time_us);";
+
+}  // namespace
+
+std::unique_ptr<SqliteOffenceStore> SqliteOffenceStore::open(const std::string& path,
+                                                             std::string& error) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    error = "cannot open state database " + path + ": " +
+            (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return nullptr;
+  }
+  std::unique_ptr<SqliteOffenceStore> store(new SqliteOffenceStore(db));
+  // The ban store writes to the same file through its own connection: wait for its locks
+  // instead of failing, and use WAL so readers never block the writer.
+  sqlite3_busy_timeout(db, 5000);
+  char* msg = nullptr;
+  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
+                   &msg) != SQLITE_OK ||
+      sqlite3_exec(db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
+    error = "cannot initialise state database " + path + ": " + (msg != nullptr ? msg : "?");
+    sqlite3_free(msg);
+    return nullptr;
+  }
+  if (!store->prepare(error)) {
+    error = "cannot prepare statements on " + path + ": " + error;
+    return nullptr;
+  }
+  return store;
+}
+
+bool SqliteOffenceStore::prepare(std::string& error) {
+  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM rule_offences WHERE target = ?1 AND time_us >= ?2",
+                         -1, &count_stmt_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO rule_offences(target, rule, time_us) VALUES (?1, ?2, ?3)",
+                         -1, &insert_stmt_, nullptr) != SQLITE_OK) {
+    error = sqlite3_errmsg(db_);
+    return false;
+  }
+  return true;
+}
+
+SqliteOffenceStore::~SqliteOffenceStore() {
+  sqlite3_finalize(count_stmt_);
+  sqlite3_finalize(insert_stmt_);
+  sqlite3_close(db_);
+}
+
+std::uint32_t SqliteOffenceStore::count_since(std::string_view target, UnixMicros since) {
+  std::lock_guard lock(mu_);
+  sqlite3_reset(count_stmt_);
+  sqlite3_bind_text(count_stmt_, 1, target.data(), static_cast<int>(target.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(count_stmt_, 2, since);
+  std::uint32_t n = 0;
+  if (sqlite3_step(count_stmt_) == SQLITE_ROW) {
+    n = static_cast<std::uint32_t>(sqlite3_column_int64(count_stmt_, 0));
+  } else {
+    last_error_ = sqlite3_errmsg(db_);
+  }
+  sqlite3_reset(count_stmt_);
+  return n;
+}
+
+bool SqliteOffenceStore::record(std::string_view target, std::string_view rule, UnixMicros time) {
+  std::lock_guard lock(mu_);
+  sqlite3_reset(insert_stmt_);
+  sqlite3_bind_text(insert_stmt_, 1, target.data(), static_cast<int>(target.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert_stmt_, 2, rule.data(), static_cast<int>(rule.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(insert_stmt_, 3, time);
+  const bool ok = sqlite3_step(insert_stmt_) == SQLITE_DONE;
+  if (!ok) last_error_ = sqlite3_errmsg(db_);
+  sqlite3_reset(insert_stmt_);
+  return ok;
+}
+
+int SqliteOffenceStore::prune(UnixMicros before) {
+  std::lock_guard lock(mu_);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM rule_offences WHERE time_us < ?1", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    last_error_ = sqlite3_errmsg(db_);
+    return -1;
+  }
+  sqlite3_bind_int64(stmt, 1, before);
+  const bool ok = sqlite3_step(stmt) == SQLITE_DONE;
+  sqlite3_finalize(stmt);
+  if (!ok) {
+    last_error_ = sqlite3_errmsg(db_);
+    return -1;
+  }
+  return sqlite3_changes(db_);
+}
+
+std::string SqliteOffenceStore::last_error() {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
+}  // namespace authwall::state

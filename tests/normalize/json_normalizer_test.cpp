@@ -1,0 +1,135 @@
+#include "normalize/json_normalizer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/civil_time.h"
+
+namespace authwall::normalize {
+namespace {
+
+constexpr UnixMicros at(std::int64_t y, unsigned mo, unsigned d, int h, int mi, int s) {
+  return (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * kMicrosPerSecond;
+}
+
+TEST(Rfc3339, ParsesZonesAndFractions) {
+  UnixMicros t = 0;
+  ASSERT_TRUE(parse_rfc3339("2026-11-28T10:00:00Z", t));
+  EXPECT_EQ(t, at(2026, 11, 28, 10, 0, 0));
+  ASSERT_TRUE(parse_rfc3339("2026-11-28T10:00:00.5+01:00", t));
+  EXPECT_EQ(t, at(2026, 11, 28, 9, 0, 0) + 500000);
+  ASSERT_TRUE(parse_rfc3339("2026-11-28 10:00:00.123456789-02:30", t));
+  EXPECT_EQ(t, at(2026, 11, 28, 12, 30, 0) + 123456);
+  ASSERT_TRUE(parse_rfc3339("2024-02-29t23:59:59z", t));
+  EXPECT_EQ(t, at(2024, 2, 29, 23, 59, 59));
+}
+
+TEST(Rfc3339, RejectsAnythingElse) {
+  UnixMicros t = 0;
+  for (const char* bad : {"", "2026-11-28", "2026-11-28T10:00:00", "2026-13-28T10:00:00Z",
+                          "2026-11-28T24:00:00Z", "2026-11-28T10:00:00.Z", "2026-11-28T10:00:00+1:00",
+                          "2026-11-28T10:00:00Zjunk", "26-11-28T10:00:00Z", "2026/11/28T10:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad, t)) << bad;
+  }
+}
+
+TEST(JsonExtract, FindsJsonBodies) {
+  std::string_view json;
+  EXPECT_TRUE(JsonNormalizer::extract(R"({"a":1})", json));
+  EXPECT_EQ(json, R"({"a":1})");
+  EXPECT_TRUE(JsonNormalizer::extract(R"(@cee: {"a":1})", json));
+  EXPECT_EQ(json, R"({"a":1})");
+  EXPECT_TRUE(JsonNormalizer::extract(R"(@cee:{"a":1})", json));
+  EXPECT_TRUE(JsonNormalizer::extract(R"(stats: {"event":"x"})", json));
+  EXPECT_EQ(json, R"({"event":"x"})");
+  EXPECT_TRUE(JsonNormalizer::extract(R"(stats: Info: {"event":"x"})", json));
+  EXPECT_TRUE(JsonNormalizer::extract(R"(Info: {"event":"x"})", json));
+  EXPECT_FALSE(JsonNormalizer::extract("", json));
+  EXPECT_FALSE(JsonNormalizer::extract("warning: unknown[192.0.2.1]: SASL LOGIN authentication failed", json));
+  EXPECT_FALSE(JsonNormalizer::extract("@cee: not json", json));
+  EXPECT_FALSE(JsonNormalizer::extract("stats: ready", json));
+  EXPECT_FALSE(JsonNormalizer::extract(R"(["a"])", json));
+}
+
+class JsonNormalizerTest : public ::testing::Test {
+ protected:
+  JsonOutcome run(std::string_view body) {
+    outer_ = ingest::SyslogMessage{};
+    outer_.app_name = "relay";
+    outer_.hostname = "outer-host";
+    outer_.has_time = true;
+    outer_.time = at(2026, 11, 28, 12, 0, 0);
+    outer_.message = body;
+    std::string_view json;
+    EXPECT_TRUE(JsonNormalizer::extract(body, json));
+    return normalizer_.normalize(outer_, json, event_, embedded_);
+  }
+  JsonNormalizer normalizer_;
+  ingest::SyslogMessage outer_;
+  ingest::SyslogMessage embedded_;
+  AuthEvent event_;
+};
+
+TEST_F(JsonNormalizerTest, WrappedLineKeepsOuterFieldsTheJsonDoesNotGive) {
+  ASSERT_EQ(run(R"({"msg":"  hello"})"), JsonOutcome::embedded);
+  EXPECT_EQ(embedded_.message, "hello");
+  EXPECT_EQ(embedded_.app_name, "relay");
+  EXPECT_EQ(embedded_.hostname, "outer-host");
+  EXPECT_EQ(embedded_.time, at(2026, 11, 28, 12, 0, 0));
+}
+
+TEST_F(JsonNormalizerTest, WrappedLineTakesProgramHostPidAndTime) {
+  ASSERT_EQ(run(R"({"syslogtag":"postfix/smtpd[4242]:","hostname":"mx","timestamp":"2026-11-28T11:00:00+01:00","message":"connect from x[192.0.2.1]"})"),
+            JsonOutcome::embedded);
+  EXPECT_EQ(embedded_.app_name, "postfix/smtpd");
+  EXPECT_EQ(embedded_.procid, "4242");
+  EXPECT_EQ(embedded_.hostname, "mx");
+  EXPECT_EQ(embedded_.time, at(2026, 11, 28, 10, 0, 0));
+  EXPECT_EQ(embedded_.message, "connect from x[192.0.2.1]");
+}
+
+TEST_F(JsonNormalizerTest, PreferredKeysWinWhateverTheirOrder) {
+  ASSERT_EQ(run(R"({"tag":"other:","programname":"postfix/smtpd","pid":77,"MESSAGE":"b","msg":"a"})"),
+            JsonOutcome::embedded);
+  EXPECT_EQ(embedded_.app_name, "postfix/smtpd");
+  EXPECT_EQ(embedded_.procid, "77");
+  EXPECT_EQ(embedded_.message, "a");
+}
+
+TEST_F(JsonNormalizerTest, EscapedStringsAreUnescaped) {
+  ASSERT_EQ(run(R"({"msg":"a\tb\u00e9\"c"})"), JsonOutcome::embedded);
+  EXPECT_EQ(embedded_.message, "a\tb\xC3\xA9\"c");
+}
+
+TEST_F(JsonNormalizerTest, ViewsStayValidUntilTheNextCall) {
+  std::string body = R"({"event":"auth_request_finished","fields":{"user":"alice","remote_ip":"192.0.2.1","error":"authentication failed"}})";
+  ASSERT_EQ(run(body), JsonOutcome::event);
+  // The input buffer may be reused as soon as normalize() returns.
+  std::fill(body.begin(), body.end(), 'x');
+  EXPECT_EQ(event_.user, "alice");
+  EXPECT_EQ(event_.ip.to_string(), "192.0.2.1");
+  EXPECT_EQ(event_.program, "relay");
+  EXPECT_EQ(event_.host, "outer-host");
+}
+
+TEST_F(JsonNormalizerTest, MalformedJsonIsIgnored) {
+  for (const char* bad : {R"({"msg":)", R"({"msg":"x")", "{\"msg\":\"\xFF\"}", R"({msg:"x"})",
+                          R"({"event":"auth_request_finished","fields":[1,2]})", "{}"}) {
+    EXPECT_EQ(run(bad), JsonOutcome::ignored) << bad;
+  }
+}
+
+TEST_F(JsonNormalizerTest, DeepNestingIsIgnoredNotFatal) {
+  std::string deep = R"({"x":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+  EXPECT_EQ(run(deep), JsonOutcome::ignored);
+}
+
+TEST_F(JsonNormalizerTest, HugeAttemptCountsAreCapped) {
+  ASSERT_EQ(run(R"({"event":"login_aborted","fields":{"remote_ip":"192.0.2.1","reason":"auth_failed","auth_attempts":99999999999}})"),
+            JsonOutcome::event);
+  EXPECT_EQ(event_.attempts, 1000000u);
+}
+
+}  // namespace
+}  // namespace authwall::normalize
