@@ -1,6 +1,7 @@
 #include "actions/reconcile.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <tuple>
 #include <vector>

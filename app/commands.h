@@ -14,5 +14,8 @@ using CommandAction = std::function<int()>;
 void register_version_command(CLI::App& cli, CommandAction& action);
 void register_check_command(CLI::App& cli, CommandAction& action);
 void register_validate_command(CLI::App& cli, CommandAction& action);
+void register_serve_command(CLI::App& cli, CommandAction& action);
+// bans, ban, unban (clients of the daemon's control socket)
+void register_control_commands(CLI::App& cli, CommandAction& action);
 
 }  // namespace authwall::app

@@ -63,6 +63,8 @@ class BanBook {
   std::optional<ActiveBan> find(const IpPrefix& target, UnixMicros now) const;
   // An active ban whose target contains `target` (the same or a wider prefix).
   std::optional<ActiveBan> covering(const IpPrefix& target, UnixMicros now) const;
+  // Active bans strictly inside `target` (longer prefixes it contains).
+  std::vector<ActiveBan> inside(const IpPrefix& target, UnixMicros now) const;
   // Active bans at `now`, soonest expiry first.
   std::vector<ActiveBan> list(UnixMicros now) const;
   std::size_t count(UnixMicros now) const;

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   authwall::app::register_version_command(cli, action);
   authwall::app::register_check_command(cli, action);
   authwall::app::register_validate_command(cli, action);
+  authwall::app::register_serve_command(cli, action);
+  authwall::app::register_control_commands(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -326,7 +326,9 @@ constexpr ReasonRule kLoginReasons[] = {
     {"tried to use unsupported auth mechanism", NormalizeOutcome::event, EventKind::auth_failure,
      "unsupported_mechanism"},
     {"proxy dest auth failed", NormalizeOutcome::event, EventKind::auth_failure,
-     "proxy_dest_auth_failed"},
+     "proxy_dest_auth_failed"},  // 2.2/2.3
+    {"proxy dest authentication failure", NormalizeOutcome::event, EventKind::auth_failure,
+     "proxy_dest_auth_failed"},  // 2.4 ("proxy dest " + the failure type's text)
     {"user disabled", NormalizeOutcome::event, EventKind::auth_failure, "user_disabled"},
     {"password expired", NormalizeOutcome::event, EventKind::auth_failure, "password_expired"},
     {"authorization failed", NormalizeOutcome::event, EventKind::auth_failure,
@@ -429,6 +431,9 @@ Found parse_login(string_view service, string_view body) noexcept {
   if (at == npos) return unmatched(body);
   const string_view msg = body.substr(0, at);
   const string_view elements = body.substr(at + 2);
+  // imap_id_log (2.2/2.3): "ID sent: <client's ID strings>" is the one login message with
+  // client text in <msg>; it says nothing about authentication.
+  if (starts_with(msg, "ID sent: ")) return ignored();
 
   Found f;
   f.service = service;

@@ -48,7 +48,10 @@ NormalizeResult Normalizer::normalize(const ingest::SyslogMessage& msg, AuthEven
         // The wrapped line is read exactly like a plain syslog message, once (no recursion).
         return normalize_text(embedded_, out);
       case JsonOutcome::ignored:
-        break;  // an operator's pattern may still be written for this program's JSON lines
+        // Not for the daemon templates (their failure heuristics would misread JSON text), but
+        // an operator's pattern may be written for this program's JSON lines.
+        if (patterns_ != nullptr && !patterns_->empty()) return patterns_->match(msg, out);
+        return {NormalizeOutcome::ignored, EventSource::postfix};
     }
   }
   return normalize_text(msg, out);

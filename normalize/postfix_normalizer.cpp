@@ -127,7 +127,7 @@ struct Client {
 
 // RFC 1035 names are at most 255 characters; Postfix's valid_hostname() enforces that.
 constexpr std::size_t kMaxHostName = 255;
-// "ipv6:" + the longest IPv6 text, with room to spare; anything longer is not an address.
+// The longest address text is 45 characters; anything much longer is not an address.
 constexpr std::size_t kMaxBracketed = 64;
 
 constexpr bool is_hostname_char(char c) noexcept {
@@ -135,16 +135,6 @@ constexpr bool is_hostname_char(char c) noexcept {
          c == '-' || c == '_';
 }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-bool iequals_prefix(string_view text, string_view lower_prefix) noexcept {
-  if (text.size() < lower_prefix.size()) return false;
-  for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower_prefix[i]) return false;
-  }
-  return true;
-}
 
 // Reads the client at the cursor. On `address` and `no_address` the cursor is moved past the
 // closing bracket and the optional ":port"; on `malformed` it is left where it was.
@@ -181,9 +171,8 @@ ClientStatus take_client(LineCursor& cursor, Client& out) noexcept {
     cursor = LineCursor(r.substr(after));
     return ClientStatus::no_address;
   }
-  // Postfix prints IPv6 clients bare ("[2001:db8::1]"); the "IPv6:" form belongs to address
-  // literals in HELO and headers, but accepting it here is harmless: this is the fixed position.
-  if (iequals_prefix(addr, "ipv6:")) addr.remove_prefix(5);
+  // Postfix prints IPv6 clients bare ("[2001:db8::1]", smtpd_peer.c); the "IPv6:" form belongs
+  // to address literals in HELO and headers and is not accepted here.
   if (!IpAddress::parse(addr, out.ip)) return ClientStatus::malformed;
   out.port = port;
   cursor = LineCursor(r.substr(after));
@@ -233,12 +222,18 @@ Verdict client_event(LineCursor& c, Match& m, EventKind kind, string_view reason
   return Verdict::event;
 }
 
-// A bounded token of non-space characters followed by one space (a command or mechanism name).
-bool take_token(LineCursor& c, string_view& out, std::size_t max_length) noexcept {
+// Character classes of the tokens Postfix itself writes between literal text.
+constexpr bool is_mechanism_char(char c) noexcept { return c > ' ' && c < 127; }
+constexpr bool is_command_char(char c) noexcept { return (c >= 'A' && c <= 'Z') || c == '-'; }
+constexpr bool is_delay_char(char c) noexcept { return is_digit(c) || c == '.'; }
+
+// A bounded, non-empty token of `Pred` characters followed by one space.
+template <typename Pred>
+bool take_token(LineCursor& c, string_view& out, std::size_t max_length, Pred pred) noexcept {
   const string_view r = c.rest();
   std::size_t i = 0;
-  while (i < r.size() && i <= max_length && r[i] != ' ') ++i;
-  if (i == 0 || i > max_length || i >= r.size()) return false;
+  while (i < r.size() && i <= max_length && pred(r[i])) ++i;
+  if (i == 0 || i > max_length || i >= r.size() || r[i] != ' ') return false;
   out = r.substr(0, i);
   c = LineCursor(r.substr(i + 1));
   return true;
@@ -260,7 +255,9 @@ bool is_outage_reason(string_view reason) noexcept {
 Verdict match_sasl(LineCursor c, Match& m) noexcept {
   if (!c.consume(": SASL ")) return Verdict::unrecognized;
   string_view mech;
-  if (!take_token(c, mech, 100)) return Verdict::unrecognized;  // smtpd logs %.100s
+  if (!take_token(c, mech, 100, is_mechanism_char)) {  // smtpd logs %.100s
+    return Verdict::unrecognized;
+  }
   if (!c.consume("authentication ")) return Verdict::unrecognized;
   m.mechanism = mech;
   if (c.consume("aborted")) {
@@ -409,7 +406,7 @@ Verdict match_disconnect(LineCursor c, Match& m) noexcept {
 // "too many errors" (smtpd.c, smtpd_proto()).
 Verdict match_after(LineCursor c, Match& m, string_view what) noexcept {
   string_view where;
-  if (!take_token(c, where, 32)) return Verdict::unrecognized;
+  if (!take_token(c, where, 32, is_command_char)) return Verdict::unrecognized;
   if (c.starts_with("(")) {  // "after DATA (1234 bytes) from", 3.x
     string_view bytes;
     if (!c.take_until(") ", bytes) || bytes.size() > 32) return Verdict::unrecognized;
@@ -554,7 +551,7 @@ Verdict match_postscreen(LineCursor c, Match& m, bool& matched) noexcept {
   if (c.consume("PREGREET ")) {
     int bytes = 0;
     string_view delay;
-    if (!c.take_uint(bytes) || !c.consume(" after ") || !take_token(c, delay, 32) ||
+    if (!c.take_uint(bytes) || !c.consume(" after ") || !take_token(c, delay, 32, is_delay_char) ||
         !c.consume("from ")) {
       return Verdict::unrecognized;
     }
@@ -562,7 +559,9 @@ Verdict match_postscreen(LineCursor c, Match& m, bool& matched) noexcept {
   }
   if (c.consume("HANGUP after ")) {
     string_view delay;
-    if (!take_token(c, delay, 32) || !c.consume("from ")) return Verdict::unrecognized;
+    if (!take_token(c, delay, 32, is_delay_char) || !c.consume("from ")) {
+      return Verdict::unrecognized;
+    }
     return client_event(c, m, EventKind::protocol_abuse, "hangup", ' ');
   }
   if (c.consume("COMMAND ")) {
@@ -638,7 +637,9 @@ Verdict match_smtpd(string_view text, Match& m) noexcept {
     case 'i':
       if (c.consume("improper command pipelining after ")) {
         string_view where;
-        if (!take_token(c, where, 32) || !c.consume("from ")) return Verdict::unrecognized;
+        if (!take_token(c, where, 32, is_command_char) || !c.consume("from ")) {
+          return Verdict::unrecognized;
+        }
         return client_event(c, m, EventKind::protocol_abuse, "pipelining", ':');
       }
       break;

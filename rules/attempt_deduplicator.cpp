@@ -13,22 +13,18 @@ using normalize::EventSource;
 
 namespace {
 
-// Reason codes of lines that summarise a whole session rather than report one attempt.
-// Postfix: `disconnect from ... auth=0/2`. Dovecot login processes: "(auth failed, N attempts
-// in S secs)" on Disconnected / Aborted login / Login aborted / Client has quit / Remote closed.
-constexpr std::string_view kSessionTotalReasons[] = {
-    "auth_summary",      // Postfix disconnect auth=N/M
-    "auth_failed",       // Dovecot "auth failed, N attempts"
-    "session_summary",
-};
+// Login-process reasons that Dovecot logs both per attempt and in the disconnect summary:
+// "Login failed: Plaintext authentication disabled" (once per refused USER/PASS or LOGIN) and
+// "Disconnected (tried to use disallowed plaintext auth[, N attempts])"; the proxy's "Login
+// failed to <backend>" and "Disconnected (proxy dest auth failed)". The two cannot be told apart
+// from the event, so such a line counts only what exceeds the session's count so far.
+constexpr std::string_view kHighWaterReasons[] = {"plaintext_disabled", "proxy_dest_auth_failed"};
 
-bool is_session_total(const AuthEvent& e) noexcept {
-  for (auto r : kSessionTotalReasons) {
-    if (e.reason == r) return true;
+bool in(std::string_view reason, const std::string_view* begin, const std::string_view* end) {
+  for (; begin != end; ++begin) {
+    if (reason == *begin) return true;
   }
-  // Postfix's SASL failure always names its mechanism ("SASL LOGIN authentication failed");
-  // the only other Postfix auth_failure line is the disconnect summary, which never does.
-  return e.source == EventSource::postfix && e.mechanism.empty();
+  return false;
 }
 
 std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
@@ -48,13 +44,29 @@ std::size_t sets_for(std::uint32_t capacity, std::size_t ways) {
 }  // namespace
 
 AttemptRole classify_attempt(const AuthEvent& e) noexcept {
-  if (e.session.empty()) {
-    return e.source == EventSource::dovecot ? AttemptRole::unsessioned_auth
-                                            : AttemptRole::standalone;
+  const bool has_session = !e.session.empty();
+  switch (e.source) {
+    case EventSource::postfix:
+      // "SASL <mech> authentication failed" always names the mechanism; the only other Postfix
+      // auth_failure is the `disconnect ... auth=0/N` summary, which never does.
+      if (!e.mechanism.empty() || e.reason == "sasl_failed") return AttemptRole::sasl_attempt;
+      return has_session ? AttemptRole::session_total : AttemptRole::standalone;
+    case EventSource::dovecot:
+      // Auth-process lines carry no service; login-process lines always do.
+      if (e.service.empty()) {
+        return has_session ? AttemptRole::session_attempt : AttemptRole::unsessioned_auth;
+      }
+      if (!has_session) return AttemptRole::standalone;
+      if (in(e.reason, std::begin(kHighWaterReasons), std::end(kHighWaterReasons))) {
+        return AttemptRole::session_high_water;
+      }
+      // Every other login-process failure is a disconnect summary ("auth failed, N attempts",
+      // "tried to use unsupported auth mechanism", "user disabled", ...).
+      return AttemptRole::session_total;
+    case EventSource::custom:
+      break;
   }
-  if (is_session_total(e)) return AttemptRole::session_total;
-  return e.source == EventSource::postfix ? AttemptRole::sasl_attempt
-                                          : AttemptRole::session_attempt;
+  return has_session ? AttemptRole::session_attempt : AttemptRole::standalone;
 }
 
 AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_(options) {
@@ -95,12 +107,12 @@ AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_
   return victim;
 }
 
-bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool from_dovecot,
+bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool taker_is_dovecot,
                                    UnixMicros now) noexcept {
   TieSlot* set = &ties_[(ip & tie_sets_mask_) * kWays];
   for (std::size_t i = 0; i < kWays; ++i) {
     TieSlot& t = set[i];
-    if (t.ip_tag != ip || t.from_dovecot == from_dovecot || t.count == 0) continue;
+    if (t.ip_tag != ip || t.from_dovecot == taker_is_dovecot || t.count == 0) continue;
     const UnixMicros age = now >= t.time ? now - t.time : t.time - now;
     if (age > options_.tie_window) continue;
     // A Postfix line without sasl_username (older Postfix) ties to any user from that address.
@@ -128,6 +140,10 @@ void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, boo
   *victim = TieSlot{ip, user_hash, now, 1, from_dovecot};
 }
 
+std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcept {
+  return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
+}
+
 std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros now) noexcept {
   if (e.kind != EventKind::auth_failure) return e.attempts;
   const AttemptRole role = classify_attempt(e);
@@ -141,7 +157,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
       const std::uint64_t user = e.has_user ? nonzero(hash_bytes(e.user, seed)) : 0;
       std::uint32_t fresh = 0;
       for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(ip, user, /*from_dovecot=*/false, now)) {
+        if (take_tie(ip, user, /*taker_is_dovecot=*/true, now)) {
           ++stats_.tied_attempts;
           ++stats_.duplicate_attempts;
         } else {
@@ -154,17 +170,17 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
 
     case AttemptRole::sasl_attempt:
     case AttemptRole::session_attempt: {
-      const std::uint64_t tag =
-          nonzero(hash_bytes(e.session.view(), seed ^ static_cast<std::uint64_t>(e.source)));
-      SessionSlot* s = find_session(tag, now, true);
-      s->counted += e.attempts;
-      s->last = now;
+      if (!e.session.empty()) {  // Postfix without a pid (cut tag) has no session
+        SessionSlot* s = find_session(session_tag(e), now, true);
+        s->counted += e.attempts;
+        s->last = now;
+      }
       if (role == AttemptRole::session_attempt) return e.attempts;
       const std::uint64_t ip = ip_tag(e.ip, seed);
       const std::uint64_t user = e.has_user ? nonzero(hash_bytes(e.user, seed)) : 0;
       std::uint32_t fresh = 0;
       for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(ip, user, /*from_dovecot=*/true, now)) {
+        if (take_tie(ip, user, /*taker_is_dovecot=*/false, now)) {
           ++stats_.tied_attempts;
           ++stats_.duplicate_attempts;
         } else {
@@ -175,10 +191,17 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
       return fresh;
     }
 
+    case AttemptRole::session_high_water: {
+      SessionSlot* s = find_session(session_tag(e), now, true);
+      const std::uint32_t fresh = e.attempts > s->counted ? e.attempts - s->counted : 0;
+      s->counted += fresh;
+      s->last = now;
+      stats_.duplicate_attempts += e.attempts - fresh;
+      return fresh;
+    }
+
     case AttemptRole::session_total: {
-      const std::uint64_t tag =
-          nonzero(hash_bytes(e.session.view(), seed ^ static_cast<std::uint64_t>(e.source)));
-      SessionSlot* s = find_session(tag, now, false);
+      SessionSlot* s = find_session(session_tag(e), now, false);
       if (s == nullptr) return e.attempts;
       const std::uint32_t counted = s->counted;
       *s = SessionSlot{};  // the session ends with its summary

@@ -34,12 +34,13 @@ enum class AttemptRole : std::uint8_t {
   standalone,        // not tied to anything: counts as it comes
   session_attempt,   // reports `attempts` new attempts within its session
   session_total,     // reports the session's total failures; the session ends with it
-  sasl_attempt,      // a Postfix SASL failure (session_attempt that may tie to a Dovecot auth line)
+  session_high_water,  // per attempt or a summary (cannot tell): counts what exceeds the session's count
+  sasl_attempt,      // a Postfix SASL failure: session_attempt that may tie to a Dovecot auth line
   unsessioned_auth,  // a Dovecot auth-process failure without session (serving Postfix SASL)
 };
 
-// Decided from the event's source, session, mechanism and reason (docs/rules.md lists the
-// reason codes treated as session totals).
+// Decided from the event's source, service, session, mechanism and reason (docs/rules.md
+// "Exactly once" has the table).
 AttemptRole classify_attempt(const normalize::AuthEvent& e) noexcept;
 
 struct DedupOptions {
@@ -84,9 +85,10 @@ class AttemptDeduplicator {
     bool from_dovecot = false;
   };
 
+  std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
-  // Consumes one attempt recorded by the other daemon; true if there was one.
-  bool take_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
+  // Consumes one attempt recorded by the other daemon's line; true if there was one.
+  bool take_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool taker_is_dovecot,
                 UnixMicros now) noexcept;
   void put_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
                UnixMicros now) noexcept;

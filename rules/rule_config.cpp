@@ -420,7 +420,7 @@ bool parse_rule_document(const YAML::Node& root, const std::string& file, RuleSe
       for (const auto& r : rules) parse_rule(r, sink, out);
     }
   } catch (const YAML::Exception& ex) {
-    sink.add(ex.mark, ex.msg);
+    sink.add(ex.mark, "invalid YAML: " + ex.msg);
   }
   return sink.count() == 0;
 }
@@ -432,7 +432,7 @@ bool parse_rule_text(std::string_view yaml, const std::string& file, RuleSet& ou
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& ex) {
     ErrorSink sink(file, errors);
-    sink.add(ex.mark, ex.msg);
+    sink.add(ex.mark, "invalid YAML: " + ex.msg);
     return false;
   }
   return parse_rule_document(root, file, out, errors);

@@ -260,11 +260,12 @@ void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, 
   d.rule_index = static_cast<std::uint32_t>(index);
   d.key_kind = r.spec.key;
   d.time = now;
-  // Escalation is per target (what the firewall holds), over all rules: an address banned by
-  // the brute-force rule and later by the spray rule is a repeat offender.
+  // Escalation counts earlier bans of the same target by the same rule (fail2ban's default,
+  // bantime.overalljails = false): one event crossing two rules' thresholds is one offence
+  // for each, not a repeat offence for the second.
   const std::string target = d.target.to_string();
-  const std::uint32_t earlier =
-      history_->count_since(target, now - options_.history_window_seconds * kMicrosPerSecond);
+  const std::uint32_t earlier = history_->count_since(
+      target, r.spec.name, now - options_.history_window_seconds * kMicrosPerSecond);
   double duration = static_cast<double>(r.spec.ban.duration_seconds) *
                     std::pow(r.spec.ban.factor, static_cast<double>(earlier));
   duration = std::min(duration, static_cast<double>(r.spec.ban.max_seconds));

@@ -6,17 +6,28 @@
 
 namespace authwall::state {
 
-std::uint32_t MemoryOffenceHistory::count_since(std::string_view target, UnixMicros since) {
+namespace {
+std::string memory_key(std::string_view target, std::string_view rule) {
+  std::string k(rule);
+  k += '\n';
+  k += target;
+  return k;
+}
+}  // namespace
+
+std::uint32_t MemoryOffenceHistory::count_since(std::string_view target, std::string_view rule,
+                                                UnixMicros since) {
   std::lock_guard lock(mu_);
-  auto it = times_.find(std::string(target));
+  auto it = times_.find(memory_key(target, rule));
   if (it == times_.end()) return 0;
   return static_cast<std::uint32_t>(
       std::count_if(it->second.begin(), it->second.end(), [&](UnixMicros t) { return t >= since; }));
 }
 
-bool MemoryOffenceHistory::record(std::string_view target, std::string_view, UnixMicros time) {
+bool MemoryOffenceHistory::record(std::string_view target, std::string_view rule,
+                                  UnixMicros time) {
   std::lock_guard lock(mu_);
-  times_[std::string(target)].push_back(time);
+  times_[memory_key(target, rule)].push_back(time);
   return true;
 }
 
@@ -64,7 +75,7 @@ std::unique_ptr<SqliteOffenceStore> SqliteOffenceStore::open(const std::string& 
 }
 
 bool SqliteOffenceStore::prepare(std::string& error) {
-  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM rule_offences WHERE target = ?1 AND time_us >= ?2",
+  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM rule_offences WHERE target = ?1 AND rule = ?2 AND time_us >= ?3",
                          -1, &count_stmt_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO rule_offences(target, rule, time_us) VALUES (?1, ?2, ?3)",
                          -1, &insert_stmt_, nullptr) != SQLITE_OK) {
@@ -80,11 +91,13 @@ SqliteOffenceStore::~SqliteOffenceStore() {
   sqlite3_close(db_);
 }
 
-std::uint32_t SqliteOffenceStore::count_since(std::string_view target, UnixMicros since) {
+std::uint32_t SqliteOffenceStore::count_since(std::string_view target, std::string_view rule,
+                                              UnixMicros since) {
   std::lock_guard lock(mu_);
   sqlite3_reset(count_stmt_);
   sqlite3_bind_text(count_stmt_, 1, target.data(), static_cast<int>(target.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(count_stmt_, 2, since);
+  sqlite3_bind_text(count_stmt_, 2, rule.data(), static_cast<int>(rule.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(count_stmt_, 3, since);
   std::uint32_t n = 0;
   if (sqlite3_step(count_stmt_) == SQLITE_ROW) {
     n = static_cast<std::uint32_t>(sqlite3_column_int64(count_stmt_, 0));

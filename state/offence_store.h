@@ -22,8 +22,9 @@ namespace authwall::state {
 class OffenceHistory {
  public:
   virtual ~OffenceHistory() = default;
-  // Bans of `target` recorded at a time >= `since`.
-  virtual std::uint32_t count_since(std::string_view target, UnixMicros since) = 0;
+  // Bans of `target` by `rule` recorded at a time >= `since`.
+  virtual std::uint32_t count_since(std::string_view target, std::string_view rule,
+                                    UnixMicros since) = 0;
   // Stores one ban. Returns false if it could not be stored (the ban itself still stands).
   virtual bool record(std::string_view target, std::string_view rule, UnixMicros time) = 0;
 };
@@ -31,11 +32,13 @@ class OffenceHistory {
 // In memory: `authwall check -c` (a replay must not touch the daemon's state) and tests.
 class MemoryOffenceHistory final : public OffenceHistory {
  public:
-  std::uint32_t count_since(std::string_view target, UnixMicros since) override;
+  std::uint32_t count_since(std::string_view target, std::string_view rule,
+                            UnixMicros since) override;
   bool record(std::string_view target, std::string_view rule, UnixMicros time) override;
 
  private:
   std::mutex mu_;
+  // "rule\ntarget" -> ban times
   std::unordered_map<std::string, std::vector<UnixMicros>> times_;
 };
 
@@ -50,7 +53,8 @@ class SqliteOffenceStore final : public OffenceHistory {
   SqliteOffenceStore(const SqliteOffenceStore&) = delete;
   SqliteOffenceStore& operator=(const SqliteOffenceStore&) = delete;
 
-  std::uint32_t count_since(std::string_view target, UnixMicros since) override;
+  std::uint32_t count_since(std::string_view target, std::string_view rule,
+                            UnixMicros since) override;
   bool record(std::string_view target, std::string_view rule, UnixMicros time) override;
   // Deletes records older than `before` (history beyond the window is never consulted).
   // Returns the number deleted, or -1 on error.

@@ -207,7 +207,31 @@ def smtp_login(c, user, password, args):
     return ok, l
 
 
-PROTOCOLS = {"imap": imap_login, "pop3": pop3_login, "sieve": sieve_login, "smtp": smtp_login}
+def smtp_raw(c, user, password, args):
+    """Sends --send lines to an SMTP server (all at once with --pipeline, as spambots that do
+    not wait for replies do; otherwise one reply per line) and reports the last reply."""
+    l = _smtp_reply(c)
+    if not l.startswith("220"):
+        raise ProtocolError("bad SMTP greeting: " + l)
+    if args.pipeline:
+        c.sock.sendall("".join(x + "\r\n" for x in args.send).encode())
+        for _ in args.send:
+            try:
+                l = _smtp_reply(c)
+            except (ProtocolError, OSError):
+                break
+    else:
+        for x in args.send:
+            c.send(x)
+            try:
+                l = _smtp_reply(c)
+            except (ProtocolError, OSError):
+                break
+    return l.startswith(("2", "3")), l
+
+
+PROTOCOLS = {"imap": imap_login, "pop3": pop3_login, "sieve": sieve_login, "smtp": smtp_login,
+             "smtp-raw": smtp_raw}
 
 
 def attempt(args, user, password):
@@ -306,6 +330,8 @@ def main():
     lg.add_argument("--proxy-client", help="send a PROXY v1 header naming this client address first")
     lg.add_argument("--proxy-server", help="server address in the PROXY header (default: --dst)")
     lg.add_argument("--proxy-client-port", type=int, default=40000)
+    lg.add_argument("--send", action="append", default=[], help="smtp-raw: a command line to send")
+    lg.add_argument("--pipeline", action="store_true", help="smtp-raw: send all lines at once")
     pr = sub.add_parser("probe", help="can SRC connect to DST:PORT within the timeout?")
     pr.add_argument("--src")
     pr.add_argument("--dst", required=True)

@@ -24,12 +24,19 @@ import rig as R            # noqa: E402
 import scenarios as S      # noqa: E402
 
 
+INJECT_IP = "192.0.2.66"
+INJECT_USER = "x rip=%s, lip=10.77.0.1 unknown[%s]" % (INJECT_IP, INJECT_IP)
+# Closes Dovecot's user=<...> field early and forges the fields that follow it.
+INJECT_USER2 = "a>, method=PLAIN, rip=%s, lip=10.77.0.1, session=<x" % INJECT_IP
+
+
 def phase_addresses(phase):
     """Distinct attacker addresses per phase (Dovecot's penalty is per address, per /48 for v6)."""
     base = 30 if phase == "yes" else 60
     v4 = {name: "10.77.0.%d" % (base + i) for i, name in enumerate(
         ["smtp_bf", "smtps_login", "haproxy", "imap_bf", "imaps", "pop3", "pop3s", "sieve",
-         "mistype_smtp", "mistype_imap", "smtp_abrupt", "scanner"])}
+         "mistype_smtp", "mistype_imap", "smtp_abrupt", "scanner", "relay", "http_on_25",
+         "pipelining", "inject_imap", "inject_smtp", "inject_imap2"])}
     n = 0x10 if phase == "yes" else 0x20
     v6 = {"smtp_v6": "2001:db8:%x::a" % n, "imap_v6": "2001:db8:%x::b" % (n + 1)}
     return v4, v6
@@ -67,6 +74,21 @@ def run_phase(rig, phase):
         "imap_v6": lambda: S.client_login(rig, "imap", v6["imap_v6"], 143, ["admin"], ["x"],
                                           dst=R.MAIL_V6),
         "scanner": lambda: S.probe(rig, v4["scanner"], timeout=2),
+        "relay": lambda: S.smtp_raw(rig, v4["relay"], ["EHLO relay.example", "MAIL FROM:<a@relay.example>",
+                                                       "RCPT TO:<victim@example.net>", "QUIT"]),
+        "http_on_25": lambda: S.smtp_raw(rig, v4["http_on_25"], ["GET / HTTP/1.1"]),
+        "pipelining": lambda: S.smtp_raw(rig, v4["pipelining"], ["EHLO bot.example",
+                                                                 "MAIL FROM:<spam@bot.example>",
+                                                                 "RCPT TO:<x@example.net>", "QUIT"],
+                                         pipeline=True),
+        # Attacker-controlled text that imitates the client-address fields. authwall must take the
+        # address only from where the format puts it.
+        "inject_imap": lambda: S.client_login(rig, "imap", v4["inject_imap"], 143,
+                                              [INJECT_USER], ["x"]),
+        "inject_imap2": lambda: S.client_login(rig, "imap", v4["inject_imap2"], 143,
+                                               [INJECT_USER2], ["x"]),
+        "inject_smtp": lambda: S.client_login(rig, "smtp", v4["inject_smtp"], 587, [INJECT_USER],
+                                              ["x"], starttls=True, ehlo="unknown[%s]" % INJECT_IP),
     }
     threads = [threading.Thread(target=act, args=(n, f)) for n, f in jobs.items()]
     for t in threads:
@@ -141,6 +163,26 @@ def expectations(phase, v4, v6):
         ("a port scanner leaves no-auth disconnects",
          r"imap-login: Disconnected: Connection closed \(.*\): user=<>, rip=%s, "
          % e(v4["scanner"]), True),
+        ("relay attempt on 25 is rejected",
+         r"postfix/smtpd \d+ - -  NOQUEUE: reject: RCPT from unknown\[%s\]: 554 5\.7\.1 "
+         r"<victim@example\.net>: Relay access denied" % e(v4["relay"]), True),
+        ("HTTP request on port 25",
+         r"postfix/smtpd \d+ - -  warning: non-SMTP command from unknown\[%s\]: GET / HTTP/1\.1"
+         % e(v4["http_on_25"]), True),
+        ("pipelining before the greeting reply",
+         r"postfix/smtpd \d+ - -  improper command pipelining after EHLO from unknown\[%s\]"
+         % e(v4["pipelining"]), True),
+        ("injected user name on IMAP: the real rip follows the user field",
+         r"imap-login: Disconnected: .*\(auth failed, 1 attempts in \d+ secs\): user=<%s>, "
+         r"method=PLAIN, rip=%s, " % (e(INJECT_USER), e(v4["inject_imap"])), True),
+        ("Dovecot does not escape '>' in user=<...>: a forged rip= comes before the real one",
+         r"imap-login: Disconnected: .*\(auth failed, 1 attempts in \d+ secs\): user=<%s>, "
+         r"method=PLAIN, rip=%s, lip=%s, session=<[^>]+>$" % (e(INJECT_USER2), e(v4["inject_imap2"]),
+                                                             e(R.MAIL_V4)), True),
+        ("injected user name and HELO on SMTP: Postfix names the real client first",
+         r"postfix/submission/smtpd \d+ - -  warning: unknown\[%s\]: SASL PLAIN authentication "
+         r"failed: \(reason unavailable\), sasl_username=%s$" % (e(v4["inject_smtp"]),
+                                                                 e(INJECT_USER)), True),
         # auth_verbose decides whether the auth process logs each attempt at all.
         ("Dovecot auth-process line for Postfix SASL (no session)",
          r"dovecot - - -  auth: passwd-file\(alice,%s\): Password mismatch$" % e(v4["smtp_bf"]), verbose),

@@ -28,7 +28,8 @@ def _client(rig, argv, timeout=120):
 
 
 def client_login(rig, proto, src, port, users, passwords, dst=R.MAIL_V4, tls=False, starttls=False,
-                 parallel=False, interval=0.0, mech="PLAIN", abrupt=False, proxy_client=None):
+                 parallel=False, interval=0.0, mech="PLAIN", abrupt=False, proxy_client=None,
+                 ehlo=None):
     """Raw-socket logins (IMAP, POP3, ManageSieve, SMTP with optional PROXY v1 header)."""
     argv = ["login", proto, "--src", src, "--dst", dst, "--port", str(port)]
     for u in users:
@@ -47,6 +48,8 @@ def client_login(rig, proto, src, port, users, passwords, dst=R.MAIL_V4, tls=Fal
         argv.append("--abrupt")
     if proxy_client:
         argv += ["--proxy-client", proxy_client]
+    if ehlo:
+        argv += ["--ehlo", ehlo]
     argv += ["--mech", mech]
     results = _client(rig, argv)
     return {"results": results,
@@ -135,6 +138,17 @@ def password_spray(rig, sources, users, interval=5.0, password="Winter2026!", pr
         else:
             res.append(swaks_auth(rig, src, user, password, dst=dst))
     return {"results": res, "last_return": max(r["end_monotonic"] for r in res)}
+
+
+def smtp_raw(rig, src, lines, port=25, dst=R.MAIL_V4, pipeline=False):
+    """Raw SMTP commands (relay attempts, HTTP on port 25, pipelining before replies)."""
+    argv = ["login", "smtp-raw", "--src", src, "--dst", dst, "--port", str(port), "--user", "-",
+            "--password", "-"]
+    for l in lines:
+        argv += ["--send", l]
+    if pipeline:
+        argv.append("--pipeline")
+    return {"results": _client(rig, argv)}
 
 
 def probe(rig, src, ports=None, dst=None, timeout=2.0):

@@ -37,7 +37,9 @@ std::vector<std::string> build_errors(const std::vector<CustomPatternSpec>& spec
   auto set = CustomPatternSet::build(specs, errors);
   std::vector<std::string> out;
   for (const auto& e : errors) out.push_back(e.to_string());
-  if (!errors.empty()) EXPECT_EQ(set, nullptr);
+  if (!errors.empty()) {
+    EXPECT_EQ(set, nullptr);
+  }
   return out;
 }
 
@@ -52,7 +54,7 @@ TEST(CustomPatterns, ValidPatternsBuild) {
 }
 
 TEST(CustomPatterns, BadRegexIsReportedAtItsPosition) {
-  const auto errors = build_errors({spec("gitea", R"(from (?P<ip>\S+)(unclosed)");
+  const auto errors = build_errors({spec("gitea", R"(from (?P<ip>\S+)(unclosed)")});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], HasSubstr("authwall.yaml:7:12: pattern: invalid regex"));
 }

@@ -62,11 +62,11 @@ std::shared_ptr<const CustomPatternSet> golden_patterns() {
   specs[0].service = "https";
   specs[1].name = "roundcube";
   specs[1].program = "roundcube*";
-  specs[1].regex = R"(^IMAP Error: Login failed for (?P<user>.*?) against \S+ from (?P<ip>[0-9A-Fa-f.:]+)\.)";
+  specs[1].regex = R"(^IMAP Error: Login failed for (?P<user>.*) against \S+ from (?P<ip>[0-9A-Fa-f.:]+)\. AUTHENTICATE)";
   specs[1].reason = "webmail_login_failed";
   specs[2].name = "myapp-scan";
   specs[2].program = "myapp";
-  specs[2].regex = R"("event":"scan","client":"(?P<ip>[^"]*)","proto":"(?P<service>[a-z]+)")";
+  specs[2].regex = R"re("event":"scan","client":"(?P<ip>[^"]*)","proto":"(?P<service>[a-z]+)")re";
   specs[2].kind = "protocol_abuse";
   specs[2].reason = "scan";
   std::vector<ConfigError> errors;
@@ -82,9 +82,10 @@ bool field_matches(const simdjson::dom::element& expected, const simdjson::dom::
   using T = simdjson::dom::element_type;
   if (expected.type() == T::NULL_VALUE) return actual.type() == T::NULL_VALUE;
   if (expected.type() == T::STRING) {
-    return actual.type() == T::STRING &&
-           std::string_view(expected.get_string().value_unsafe()) ==
-               std::string_view(actual.get_string().value_unsafe());
+    std::string_view want;
+    std::string_view got;
+    return expected.get_string().get(want) == simdjson::SUCCESS &&
+           actual.get_string().get(got) == simdjson::SUCCESS && want == got;
   }
   if (expected.type() == T::INT64 || expected.type() == T::UINT64) {
     if (actual.type() != T::INT64 && actual.type() != T::UINT64) return false;
@@ -214,7 +215,9 @@ TEST_P(GoldenFileTest, EveryLineYieldsWhatItsExpectationSays) {
       continue;
     }
     std::string mismatches;
-    for (auto [key, value] : expected.get_object().value_unsafe()) {
+    simdjson::dom::object expected_fields;
+    if (expected.get_object().get(expected_fields) != simdjson::SUCCESS) continue;
+    for (auto [key, value] : expected_fields) {
       if (std::find(std::begin(kContractFields), std::end(kContractFields), key) ==
           std::end(kContractFields)) {
         mismatches += " unknown field '" + std::string(key) + "';";
