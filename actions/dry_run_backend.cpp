@@ -119,8 +119,10 @@ BatchResult DryRunBanBackend::run(UnixMicros now, BatchResult result) {
 BatchResult DryRunBanBackend::apply(std::span<const BanChange> changes, UnixMicros now) {
   BatchResult result;
   ops_.clear();
+  last_change_per_target(changes, last_);
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const BanChange& c = changes[i];
+    if (last_[i] != i) continue;
     if (c.kind == BanChange::Kind::kAdd && c.timeout_seconds == 0) {
       result.failures.push_back(ElementFailure{i, EINVAL});  // as NftBanBackend: never forever
       ++stats_.element_errors;
@@ -133,7 +135,9 @@ BatchResult DryRunBanBackend::apply(std::span<const BanChange> changes, UnixMicr
     op.origin = i;
     ops_.push_back(op);
   }
-  return run(now, std::move(result));
+  result = run(now, std::move(result));
+  settle_superseded(last_, result, stats_);
+  return result;
 }
 
 BatchResult DryRunBanBackend::remove(std::span<const SetElement> elements, UnixMicros now) {

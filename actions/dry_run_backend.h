@@ -66,6 +66,7 @@ class DryRunBanBackend final : public FirewallBackend {
   BatchResult run(UnixMicros now, BatchResult result);
 
   std::vector<Op> ops_;
+  std::vector<std::size_t> last_;  // last_change_per_target() of the current apply()
   std::vector<Undo> undo_;
   Map elements_;
   // No element expires before this, so expire() skips its walk until `now` reaches it.

@@ -105,6 +105,16 @@ class FirewallBackend {
   virtual const BackendStats& stats() const noexcept = 0;
 };
 
+// Coalescing within one batch: only the last change per target decides the target's final state,
+// so both backends send only that one (the kernel refuses some repeated add/delete sequences of
+// one element inside a transaction). `last[i]` is the index of the last change with the same
+// target as change i (i itself when none follows).
+void last_change_per_target(std::span<const BanChange> changes, std::vector<std::size_t>& last);
+// Reports every superseded change with the outcome of the change that superseded it. `result`
+// must hold the outcome of the deciding changes, failures sorted by index; keeps them sorted.
+void settle_superseded(const std::vector<std::size_t>& last, BatchResult& result,
+                       BackendStats& stats);
+
 // The inclusive address range a prefix covers.
 void prefix_range(const IpPrefix& prefix, IpAddress& first, IpAddress& last) noexcept;
 // Whether [first, last] is exactly one prefix; fills `out` when it is.

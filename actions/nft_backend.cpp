@@ -152,6 +152,7 @@ struct NftBanBackend::Impl {
   std::vector<std::uint32_t> op_seq;
   std::vector<int> op_error;
   std::vector<ElementOp> ops;
+  std::vector<std::size_t> last;  // last_change_per_target() of the current apply()
 
   ~Impl() {
     if (nl != nullptr) mnl_socket_close(nl);
@@ -796,8 +797,10 @@ BatchResult NftBanBackend::apply(std::span<const BanChange> changes, UnixMicros)
   BatchResult result;
   Impl& m = *impl_;
   m.ops.clear();
+  last_change_per_target(changes, m.last);
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const BanChange& c = changes[i];
+    if (m.last[i] != i) continue;
     if (c.kind == BanChange::Kind::kAdd && c.timeout_seconds == 0) {
       // A timeout-less element would never expire: refuse rather than ban forever.
       result.failures.push_back(ElementFailure{i, EINVAL});
@@ -814,6 +817,7 @@ BatchResult NftBanBackend::apply(std::span<const BanChange> changes, UnixMicros)
   commit_ops(result);
   std::sort(result.failures.begin(), result.failures.end(),
             [](const ElementFailure& a, const ElementFailure& b) { return a.index < b.index; });
+  settle_superseded(m.last, result, stats_);
   return result;
 }
 

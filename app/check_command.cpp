@@ -288,7 +288,7 @@ class CheckRun {
     }
     ++events_[static_cast<std::size_t>(event_.source) % kSources]
              [static_cast<std::size_t>(event_.kind) % kKinds];
-    attempts_ += event_.attempts;
+    if (event_.kind == EventKind::auth_failure) attempts_ += event_.attempts;
     if (options_.jsonl) {
       std::string& out = out_.buffer();
       normalize::append_event_json(event_, out, static_cast<std::int64_t>(line_no_));

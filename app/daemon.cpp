@@ -48,12 +48,21 @@ namespace asio = boost::asio;
 
 void BanBook::put(const ActiveBan& ban) {
   std::lock_guard lock(mu_);
-  bans_[key(ban.target)] = ban;
+  const Key k = key(ban.target);
+  const auto [it, inserted] = bans_.insert_or_assign(k, ban);
+  if (inserted) ++lengths_[{k.v6, k.length}];
+}
+
+void BanBook::forget_locked(std::map<Key, ActiveBan>::iterator it) {
+  const auto l = lengths_.find({it->first.v6, it->first.length});
+  if (l != lengths_.end() && --l->second == 0) lengths_.erase(l);
+  bans_.erase(it);
 }
 
 void BanBook::erase(const IpPrefix& target) {
   std::lock_guard lock(mu_);
-  bans_.erase(key(target));
+  const auto it = bans_.find(key(target));
+  if (it != bans_.end()) forget_locked(it);
 }
 
 std::optional<ActiveBan> BanBook::find(const IpPrefix& target, UnixMicros now) const {
@@ -65,12 +74,13 @@ std::optional<ActiveBan> BanBook::find(const IpPrefix& target, UnixMicros now) c
 
 std::optional<ActiveBan> BanBook::covering(const IpPrefix& target, UnixMicros now) const {
   std::lock_guard lock(mu_);
-  // Bans are few (thousands at most) and this runs on the actions thread only, per decision.
   std::optional<ActiveBan> best;
-  for (const auto& [k, b] : bans_) {
-    if (b.expires <= now || b.target.network.is_v4 != target.network.is_v4) continue;
-    if (b.target.length > target.length || !b.target.contains(target.network)) continue;
-    if (!best || b.expires > best->expires) best = b;
+  const bool v6 = !target.network.is_v4;
+  for (const auto& [family_length, n] : lengths_) {
+    if (family_length.first != v6 || family_length.second > target.length) continue;
+    const auto it = bans_.find(key(IpPrefix::of(target.network, family_length.second)));
+    if (it == bans_.end() || it->second.expires <= now) continue;
+    if (!best || it->second.expires > best->expires) best = it->second;
   }
   return best;
 }
@@ -78,11 +88,11 @@ std::optional<ActiveBan> BanBook::covering(const IpPrefix& target, UnixMicros no
 std::vector<ActiveBan> BanBook::inside(const IpPrefix& target, UnixMicros now) const {
   std::lock_guard lock(mu_);
   std::vector<ActiveBan> out;
-  for (const auto& [k, b] : bans_) {
-    if (b.expires > now && b.target.network.is_v4 == target.network.is_v4 &&
-        b.target.length > target.length && target.contains(b.target.network)) {
-      out.push_back(b);
-    }
+  const Key first = key(target);
+  for (auto it = bans_.upper_bound(first); it != bans_.end(); ++it) {
+    const ActiveBan& b = it->second;
+    if (it->first.v6 != first.v6 || !target.contains(b.target.network)) break;
+    if (b.expires > now && b.target.length > target.length) out.push_back(b);
   }
   return out;
 }
@@ -95,9 +105,8 @@ std::vector<ActiveBan> BanBook::list(UnixMicros now) const {
       if (b.expires > now) out.push_back(b);
     }
   }
-  std::sort(out.begin(), out.end(), [](const ActiveBan& a, const ActiveBan& b) {
-    return a.expires != b.expires ? a.expires < b.expires : a.target.to_string() < b.target.to_string();
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const ActiveBan& a, const ActiveBan& b) { return a.expires < b.expires; });
   return out;
 }
 
@@ -110,7 +119,15 @@ std::size_t BanBook::count(UnixMicros now) const {
 
 void BanBook::prune(UnixMicros now) {
   std::lock_guard lock(mu_);
-  std::erase_if(bans_, [now](const auto& kv) { return kv.second.expires <= now; });
+  for (auto it = bans_.begin(); it != bans_.end();) {
+    if (it->second.expires <= now) {
+      auto next = std::next(it);
+      forget_locked(it);
+      it = next;
+    } else {
+      ++it;
+    }
+  }
 }
 
 namespace {
@@ -315,6 +332,16 @@ struct LockedEngine {
 struct RuleUnit {
   rules::RuleSpec spec;
   std::vector<std::unique_ptr<LockedEngine>> shards;
+
+  // Whether the event can change this rule's state. An event of a kind the rule does not match
+  // is skipped before taking the shard lock: it could only reach the engine's attempt
+  // de-duplication, which looks at auth_failure events alone (and a rule that matches
+  // auth_failure sees all of them), or a success reset.
+  bool wants(const normalize::AuthEvent& e) const noexcept {
+    const std::uint32_t bit = 1u << static_cast<unsigned>(e.kind);
+    if (spec.match.kind_mask == 0 || (spec.match.kind_mask & bit) != 0) return true;
+    return spec.reset_on_success && e.kind == normalize::EventKind::auth_success;
+  }
 
   LockedEngine& engine_for(const IpAddress& ip) noexcept {
     if (shards.size() == 1) return *shards[0];
@@ -650,6 +677,7 @@ class PipelineWorker final : public ingest::MessageSink {
     metrics_.events[source][static_cast<std::size_t>(event.kind) % kKindCount]->inc();
     decisions_.clear();
     for (const auto& unit : snapshot_->units) {
+      if (!unit->wants(event)) continue;
       LockedEngine& le = unit->engine_for(event.ip);
       std::lock_guard lock(le.mu);
       le.engine->on_event(event, arrival, decisions_);
@@ -750,6 +778,8 @@ class Daemon {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ControlSocketServer> control_;
   bool stopping_ = false;
+  std::uint64_t housekeeping_ticks_ = 0;
+  static constexpr std::int64_t kBanHistoryDays = 90;
   RateLimitedLog proxy_log_{60 * kMicrosPerSecond};
 };
 
@@ -1012,6 +1042,13 @@ void Daemon::reload() {
 void Daemon::housekeeping() {
   const UnixMicros now = wall_now();
   book_.prune(now);
+  // Hourly: keep the state database from growing without bound. Ban history is kept for a
+  // while for audits; offence history only as far back as escalation looks.
+  if (++housekeeping_ticks_ % 3600 == 1) {
+    ban_store_->purge_expired(now);
+    ban_store_->prune_history(now - kBanHistoryDays * 86400 * kMicrosPerSecond);
+    offences_->prune(now - rules::RuleEngineOptions{}.history_window_seconds * kMicrosPerSecond);
+  }
   for (const auto& unit : snapshot_->units) {
     for (const auto& le : unit->shards) {
       std::lock_guard lock(le->mu);

@@ -20,6 +20,8 @@
 // went through the rules (the sender's window fills; nothing is lost) and a UDP socket's kernel
 // buffer absorbs bursts (its overflow is counted). Only the ban queue can be full: the decision
 // is then dropped and counted (the network path never blocks on the firewall).
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -72,9 +74,20 @@ class BanBook {
   void prune(UnixMicros now);
 
  private:
-  static std::string key(const IpPrefix& p) { return p.to_string(); }
+  // Ordered by family, then network bytes, then length: the bans inside a prefix are one
+  // contiguous range, and "covering" is one lookup per prefix length in use.
+  struct Key {
+    bool v6 = false;
+    std::array<std::uint8_t, 16> bytes{};
+    std::uint8_t length = 0;
+    friend auto operator<=>(const Key&, const Key&) = default;
+  };
+  static Key key(const IpPrefix& p) noexcept { return Key{!p.network.is_v4, p.network.bytes, p.length}; }
+  void forget_locked(std::map<Key, ActiveBan>::iterator it);
+
   mutable std::mutex mu_;
-  std::map<std::string, ActiveBan> bans_;
+  std::map<Key, ActiveBan> bans_;
+  std::map<std::pair<bool, std::uint8_t>, std::size_t> lengths_;  // (v6, length) -> bans
 };
 
 // `bans --json` and /api/v1/bans: one JSON array of objects with target, rule, expires

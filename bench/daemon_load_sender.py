@@ -106,6 +106,10 @@ def main():
         print("sent %d frames (%d bytes/block of %d) in %.3f s" % (sent, len(block), len(msgs), elapsed))
     else:
         grams = [rfc3164_datagram(p, pid, t, i) for p, pid, t, i in msgs]
+        if args.write_block:
+            with open(args.write_block, "wb") as f:
+                f.write(b"".join(g + b"\n" for g in grams))
+            return 0
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.connect((args.host, args.port))
         send = s.send

@@ -329,12 +329,16 @@ bool looks_like_tag(Ptr p, Ptr token_end) noexcept {
 
 SyslogParseError parse_3164(Ptr p, Ptr end, UnixMicros now, SyslogMessage& out) noexcept {
   out.format = SyslogFormat::rfc3164;
+  // A timestamp is "present" once the text has its unmistakable start ("Nov 2", "Nov  8",
+  // "2026-1"); an invalid one after that is bad_timestamp. Anything else ("May I ...") is a
+  // line without a timestamp, as RFC 3164 4.3.3 reads it.
   bool timestamp_present = false;
-  if (end - p >= 4 && p[3] == ' ' && month_from_name(p) != 0) {
+  if (end - p >= 6 && p[3] == ' ' && (is_digit(p[4]) || (p[4] == ' ' && is_digit(p[5]))) &&
+      month_from_name(p) != 0) {
     if (!parse_bsd_timestamp(p, end, now, out.time)) return SyslogParseError::bad_timestamp;
     timestamp_present = true;
-  } else if (end - p >= 5 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
-             is_digit(p[3]) && p[4] == '-') {
+  } else if (end - p >= 6 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
+             is_digit(p[3]) && p[4] == '-' && is_digit(p[5])) {
     if (!parse_rfc3339(p, end, true, out.time)) return SyslogParseError::bad_timestamp;
     timestamp_present = true;
   }

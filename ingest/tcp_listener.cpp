@@ -290,11 +290,33 @@ void TcpListener::remove(Connection* c) {
 
 void TcpListener::stop() {
   if (stopped_.exchange(true)) return;
-  asio::post(acceptor_.get_executor(), [this] {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    retry_timer_->cancel();
-  });
+  boost::system::error_code ec;
+  // Connections still in the listen backlog were accepted by the kernel and may carry data
+  // already: take them too, so everything sent before the stop is drained.
+  acceptor_.non_blocking(true, ec);
+  for (std::size_t i = 0; !ec && i < 4096; ++i) {
+    TcpWorker& worker = *workers_[next_worker_];
+    tcp::socket s(worker.io());
+    acceptor_.accept(s, ec);
+    if (ec) break;
+    boost::system::error_code rec;
+    const auto peer = s.remote_endpoint(rec);
+    if (rec || !options_.allowed_senders.allows(ip_from_asio(peer.address()))) {
+      stats_.rejected_sender.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    auto c = std::make_shared<Connection>(*this, worker, std::move(s));
+    {
+      std::lock_guard lock(mu_);
+      connections_.emplace(c.get(), c);
+    }
+    stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    stats_.active.fetch_add(1, std::memory_order_relaxed);
+    asio::post(worker.io(), [c] { c->start(); });
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+  }
+  acceptor_.close(ec);
+  retry_timer_->cancel();
   std::vector<std::shared_ptr<Connection>> snapshot;
   {
     std::lock_guard lock(mu_);

@@ -14,7 +14,8 @@
 // nothing for `idle_timeout` is closed; frames longer than `max_frame` are dropped (LF framing)
 // or end the connection (an octet count that cannot be trusted), counted by reason.
 //
-// Thread-safety: construct, open() and start() before the workers run; stop() from any thread.
+// Thread-safety: construct, open() and start() before the workers run; stop() on the accepting
+// thread.
 // Stats are atomics readable from any thread. Lifetime: the listener must outlive the runs of
 // its io_contexts (handlers refer to it).
 #include <atomic>
@@ -85,9 +86,10 @@ class TcpListener {
 
   bool open(std::string& error);
   void start();
-  // Stops accepting, then on each connection's worker: reads what the kernel already holds,
-  // hands it to the sink, delivers a final unterminated line, closes. Returns at once; the
-  // work completes as the workers run their queues.
+  // Call on the accepting io_context's thread (or when it is not running). Takes the
+  // connections still in the listen backlog, stops accepting, then on each connection's worker:
+  // reads what the kernel already holds, hands it to the sink, delivers a final unterminated
+  // line, closes. Returns at once; the drains run as the workers work through their queues.
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   std::size_t connection_count() const;

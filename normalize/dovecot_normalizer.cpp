@@ -44,12 +44,15 @@
 //      the address, so the same uniqueness rule applies to " rhost=".
 //
 // Linear time: every search below is a forward find over the line or a backward scan bounded
-// by a small constant from a position a forward find produced. No allocation: all results are
-// views into the message or static strings.
+// by a small constant from a position a forward find produced (the forward-only parts use
+// LineCursor; the prefix rules need those bounded backward scans, which it does not offer).
+// No allocation: all results are views into the message or static strings.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "normalize/line_cursor.h"
 #include "normalize/normalizer.h"
 
 namespace authwall::normalize {
@@ -73,9 +76,10 @@ constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >
 constexpr bool is_base64(char c) noexcept {
   return is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=';
 }
-constexpr bool is_ip_char(char c) noexcept {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+constexpr bool is_hex(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
+constexpr bool is_ip_char(char c) noexcept { return is_hex(c) || c == ':' || c == '.'; }
 // SASL mechanism names (RFC 4422: upper-case letters, digits, '-' and '_').
 constexpr bool is_mech_char(char c) noexcept {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '_';
@@ -201,58 +205,57 @@ std::uint32_t attempts_in(string_view human) noexcept {
 // Parses the fields after the last rip= (rule 1 in the file comment). `tail` starts right
 // after the address. Sets session/port; false when a field is not one Dovecot writes there.
 bool parse_login_tail(string_view tail, Found& f) noexcept {
+  LineCursor c(tail);
   bool seen_lip = false, seen_mpid = false, seen_lport = false, seen_rport = false,
        seen_secured = false;
-  while (!tail.empty()) {
-    if (!starts_with(tail, ", ")) return false;
-    tail.remove_prefix(2);
-    if (starts_with(tail, "lip=") && !seen_lip) {
+  // "<key>=<digits>" up to the next element.
+  const auto number = [&c](int& value) noexcept {
+    return c.take_uint(value) && (c.at_end() || c.starts_with(","));
+  };
+  while (!c.at_end()) {
+    if (!c.consume(", ")) return false;
+    int value = 0;
+    if (!seen_lip && c.consume("lip=")) {
       seen_lip = true;
-      tail.remove_prefix(4);
-      const std::size_t end = tail.find(',');
       IpAddress local;
-      if (!IpAddress::parse(tail.substr(0, end), local)) return false;
-      tail.remove_prefix(end == npos ? tail.size() : end);
-    } else if ((starts_with(tail, "mpid=") && !seen_mpid) ||
-               (starts_with(tail, "lport=") && !seen_lport) ||
-               (starts_with(tail, "rport=") && !seen_rport)) {
-      const bool rport = starts_with(tail, "rport=");
-      (starts_with(tail, "mpid=") ? seen_mpid : rport ? seen_rport : seen_lport) = true;
-      tail.remove_prefix(tail.find('=') + 1);
-      std::size_t n = 0;
-      std::int32_t value = 0;
-      while (n < tail.size() && is_digit(tail[n]) && n < 9) value = value * 10 + (tail[n++] - '0');
-      if (n == 0 || (n < tail.size() && tail[n] != ',')) return false;
-      if (rport) {
-        if (value > 65535) return false;
-        f.port = value;
-      }
-      tail.remove_prefix(n);
-    } else if (starts_with(tail, "session=<")) {
+      if (!IpAddress::parse(c.take_until_or_end(','), local)) return false;
+    } else if (!seen_mpid && c.consume("mpid=")) {
+      seen_mpid = true;
+      if (!number(value)) return false;
+    } else if (!seen_lport && c.consume("lport=")) {
+      seen_lport = true;
+      if (!number(value)) return false;
+    } else if (!seen_rport && c.consume("rport=")) {  // %b, when the operator logs it
+      seen_rport = true;
+      if (!number(value) || value > 65535) return false;
+      f.port = value;
+    } else if (c.consume("session=<")) {
       // Always the last element: a session followed by anything is not Dovecot's layout.
-      const string_view id = tail.substr(9, tail.size() - 9 - 1);
-      if (tail.back() != '>' || id.empty() || id.size() > kMaxSessionLength) return false;
-      for (char c : id)
-        if (!is_base64(c)) return false;
+      const string_view rest = c.rest();
+      if (rest.size() < 2 || rest.back() != '>' || rest.size() - 1 > kMaxSessionLength) {
+        return false;
+      }
+      const string_view id = rest.substr(0, rest.size() - 1);
+      for (char ch : id)
+        if (!is_base64(ch)) return false;
       f.session = id;
       return true;
-    } else if (starts_with(tail, "secured") && !seen_secured &&
-               (tail.size() == 7 || tail[7] == ',')) {
+    } else if (!seen_secured && c.starts_with("secured") &&
+               (c.rest().size() == 7 || c.rest()[7] == ',')) {
       seen_secured = true;
-      tail.remove_prefix(7);
-    } else if ((starts_with(tail, "TLS") || starts_with(tail, "TSL")) && !seen_secured) {
+      c.skip(7);
+    } else if (!seen_secured && (c.starts_with("TLS") || c.starts_with("TSL"))) {
       // %c: "TLS", "TLS handshaking", "TLS: <ssl error>", possibly followed by %k
       // ("TLSv1.3 with cipher ... (256/256 bits)"): free text from OpenSSL, up to the session.
       // It never holds the client's text; to be sure, nothing that looks like another element
       // is allowed in it. ("TSL" is 2.4's own spelling for a TLS connection without iostream.)
       seen_secured = true;
-      const std::size_t session = tail.rfind(", session=<");
-      const string_view text = tail.substr(0, session);
+      const string_view text = c.rest().substr(0, c.rest().rfind(", session=<"));
       if (text.find_first_of("<>") != npos || contains(text, "rip=") || contains(text, "user=") ||
           contains(text, "method=")) {
         return false;
       }
-      tail.remove_prefix(text.size());
+      c.skip(text.size());
     } else {
       return false;
     }
@@ -274,7 +277,7 @@ bool parse_login_elements(string_view elements, Found& f) noexcept {
   if (rip == npos) return false;
   string_view after = elements.substr(rip + 4);
   const std::size_t ip_end = after.find(',');
-  if (!IpAddress::parse(after.substr(0, ip_end), f.ip)) return false;
+  if (!parse_client_address(after.substr(0, ip_end), f.ip)) return false;
   after.remove_prefix(ip_end == npos ? after.size() : ip_end);
   if (!parse_login_tail(after, f)) return false;
 
@@ -554,7 +557,7 @@ bool prefix_ends_at(string_view text, std::size_t user_at, std::size_t close,
   std::size_t b = e;
   while (b > user_at && e - b <= kMaxIpLength && is_ip_char(text[b - 1])) --b;
   if (b == e || b == user_at || text[b - 1] != ',') return false;
-  if (!IpAddress::parse(text.substr(b, e - b), out.ip)) return false;
+  if (!parse_client_address(text.substr(b, e - b), out.ip)) return false;
   out.user = text.substr(user_at, b - 1 - user_at);
   out.mechanism = mech;
   out.session = session;
@@ -692,7 +695,7 @@ Found parse_pam_unix(string_view body) noexcept {
   }
   if (candidates == 0) return unrecognized();
   Found f;
-  if (!IpAddress::parse(body.substr(chosen + 7, value_end - chosen - 7), f.ip)) {
+  if (!parse_client_address(body.substr(chosen + 7, value_end - chosen - 7), f.ip)) {
     return unrecognized();  // empty or a host name: no address we could ban
   }
   const string_view rest = body.substr(value_end);
@@ -797,11 +800,24 @@ NormalizeResult normalize_dovecot(const ingest::SyslogMessage& msg, AuthEvent& o
   NormalizeResult result;
   result.source = EventSource::dovecot;
   const string_view app = msg.app_name;
-  if (app.empty()) return result;
 
   Found f;
   string_view program = app;
-  if (app == "dovecot" || app == "dovecot-auth") {
+  if (app.empty()) {
+    // Dovecot under daemontools/s6 (multilog): "@<TAI64N label> imap-login: Info: ...", no
+    // syslog header, so the parser found no tag. The label is not decoded (it is TAI, not UTC,
+    // and the syslog parser owns timestamps): such events carry no time.
+    const string_view m = msg.message;
+    if (m.size() < 27 || m[0] != '@' || m[25] != ' ') return result;
+    for (std::size_t i = 1; i < 25; ++i)
+      if (!is_hex(m[i])) return result;
+    const string_view text = m.substr(26);
+    program = text.substr(0, std::min(text.find(':'), text.find('(')));
+    if (program != "dovecot" && program != "dovecot-auth" && !is_dovecot_process_tag(program)) {
+      return result;
+    }
+    f = parse_text(text);
+  } else if (app == "dovecot" || app == "dovecot-auth") {
     // The common case. Fast exit for the mail processes' own lines, most Dovecot traffic.
     const string_view m = msg.message;
     if (m.size() < 6) return result;
@@ -821,7 +837,7 @@ NormalizeResult normalize_dovecot(const ingest::SyslogMessage& msg, AuthEvent& o
     }
     const std::size_t paren = app.find('(');
     if (paren != npos) program = app.substr(0, paren);  // "auth(alice,..." -> "auth"
-  } else if (msg.format == ingest::SyslogFormat::rfc3164 && msg.hostname.empty() == false &&
+  } else if (msg.format == ingest::SyslogFormat::rfc3164 && !msg.hostname.empty() &&
              (starts_with(msg.hostname, "auth(") || starts_with(msg.hostname, "auth-worker("))) {
     // 2.4 log_path line whose user name held a space: the parser took "auth(first" for a host.
     string_view text;

@@ -58,6 +58,16 @@ class LineCursor {
   void skip_spaces() noexcept {
     while (!rest_.empty() && rest_.front() == ' ') rest_.remove_prefix(1);
   }
+  // Returns and consumes the text up to (not including) the first `delim`, or all the rest
+  // when `delim` does not occur. The delimiter itself stays. Never fails.
+  std::string_view take_until_or_end(char delim) noexcept {
+    const auto pos = rest_.find(delim);
+    const std::string_view out = rest_.substr(0, pos);
+    rest_.remove_prefix(out.size());
+    return out;
+  }
+  // Consumes `n` bytes (at most what is left).
+  void skip(std::size_t n) noexcept { rest_.remove_prefix(n < rest_.size() ? n : rest_.size()); }
 
  private:
   std::string_view rest_;

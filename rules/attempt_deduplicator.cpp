@@ -144,6 +144,16 @@ std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcep
   return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
 }
 
+void AttemptDeduplicator::prefetch(const AuthEvent& e) const noexcept {
+  if (e.kind != EventKind::auth_failure) return;
+  if (!e.session.empty()) {
+    __builtin_prefetch(&sessions_[(session_tag(e) & session_sets_mask_) * kWays]);
+  }
+  if (e.source != EventSource::custom) {
+    __builtin_prefetch(&ties_[(ip_tag(e.ip, options_.seed) & tie_sets_mask_) * kWays]);
+  }
+}
+
 std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros now) noexcept {
   if (e.kind != EventKind::auth_failure) return e.attempts;
   const AttemptRole role = classify_attempt(e);

@@ -68,6 +68,9 @@ class AttemptDeduplicator {
   // auth_failure are returned unchanged (e.attempts). `now` is the same clock the engine uses.
   std::uint32_t new_attempts(const normalize::AuthEvent& e, UnixMicros now) noexcept;
 
+  // Cache hint: the table sets `new_attempts(e, ...)` will touch. Changes nothing.
+  void prefetch(const normalize::AuthEvent& e) const noexcept;
+
   const DedupStats& stats() const noexcept { return stats_; }
 
  private:

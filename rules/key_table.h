@@ -48,6 +48,19 @@ class KeyTable {
       }
     }
   }
+  // Cache hints for a lookup of `fp` soon: the index slot, then (once it has arrived) the
+  // entry it points to. Never change anything.
+  void prefetch_index(std::uint64_t fp) const noexcept {
+    __builtin_prefetch(&index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_]);
+  }
+  void prefetch_entry(std::uint64_t fp) const noexcept {
+    const std::uint64_t v = index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_];
+    if (v == 0) return;
+    const unsigned char* e = slab_.get() + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + stride_ - 1);
+  }
+
   // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().
   // May grow the arrays (allocation happens only while the table grows).
   KeyEntry* insert(std::uint64_t fp, std::uint32_t now);

@@ -102,6 +102,7 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.table = std::make_unique<KeyTable>(slot_bytes, options_.max_tracked_keys);
     rules_.push_back(std::move(r));
   }
+  plans_.resize(kBatch * std::max<std::size_t>(rules_.size(), 1));
 }
 
 RuleEngine::~RuleEngine() = default;
@@ -293,7 +294,60 @@ void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint3
   }
 }
 
+void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
+  std::uint64_t user_hash = 0;
+  if (e.has_user) user_hash = nonzero(hash_bytes(e.user, seed_));
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const CompiledRule& r = rules_[i];
+    RulePlan& p = plans[i];
+    p.flags = 0;
+    const bool success_reset = r.spec.reset_on_success && e.kind == EventKind::auth_success;
+    const bool matched = r.spec.match.matches(e) && !(r.spec.exclude && r.spec.exclude->matches(e));
+    if (!matched && !success_reset) continue;
+    const bool needs_user = r.spec.key != KeyKind::ip || r.window == WindowKind::distinct;
+    if (needs_user && !e.has_user) continue;
+    if (!key_fingerprint(r, e, user_hash, p.fp)) continue;
+    p.user32 = static_cast<std::uint32_t>(nonzero(user_hash >> 32));
+    p.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (success_reset ? kSuccessReset : 0));
+  }
+}
+
 void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out) {
+  plan(e, plans_.data());
+  process(e, now, plans_.data(), out);
+}
+
+void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const UnixMicros> nows,
+                           std::vector<BanDecision>& out) {
+  const std::size_t n_rules = rules_.size();
+  for (std::size_t base = 0; base < events.size(); base += kBatch) {
+    const std::size_t n = std::min(kBatch, events.size() - base);
+    // Stage 1: plans, and the first cache line each lookup will need (index slot, dedup set).
+    for (std::size_t j = 0; j < n; ++j) {
+      RulePlan* p = &plans_[j * n_rules];
+      plan(events[base + j], p);
+      dedup_.prefetch(events[base + j]);
+      for (std::size_t i = 0; i < n_rules; ++i) {
+        if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
+      }
+    }
+    // Stage 2: with the index slots arriving, the entries they point to.
+    for (std::size_t j = 0; j < n; ++j) {
+      const RulePlan* p = &plans_[j * n_rules];
+      for (std::size_t i = 0; i < n_rules; ++i) {
+        if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
+      }
+    }
+    // Stage 3: evaluate in order. Prefetching was only a hint: lookups are done afresh, so
+    // changes made by earlier events of the batch are seen.
+    for (std::size_t j = 0; j < n; ++j) {
+      process(events[base + j], nows[base + j], &plans_[j * n_rules], out);
+    }
+  }
+}
+
+void RuleEngine::process(const AuthEvent& e, UnixMicros now, const RulePlan* plans,
+                         std::vector<BanDecision>& out) {
   ++stats_.events;
   if (unspecified(e.ip)) return;
   std::uint32_t attempts = e.attempts;
@@ -314,35 +368,19 @@ void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDec
     }
   }
   const std::uint32_t now_s = to_seconds(now);
-  std::uint64_t user_hash = 0;
-  bool have_user_hash = false;
-  const auto get_user_hash = [&] {
-    if (!have_user_hash) {
-      user_hash = nonzero(hash_bytes(e.user, seed_));
-      have_user_hash = true;
-    }
-    return user_hash;
-  };
   for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const RulePlan& p = plans[i];
+    if (p.flags == 0) continue;
     CompiledRule& r = rules_[i];
-    const bool success_reset = r.spec.reset_on_success && e.kind == EventKind::auth_success;
-    const bool matched = r.spec.match.matches(e) && !(r.spec.exclude && r.spec.exclude->matches(e));
-    if (!matched && !success_reset) continue;
-    const bool needs_user = r.spec.key != KeyKind::ip || r.window == WindowKind::distinct;
-    if (needs_user && !e.has_user) continue;
-    std::uint64_t fp;
-    if (!key_fingerprint(r, e, needs_user ? get_user_hash() : 0, fp)) continue;
-    if (success_reset) {
+    if ((p.flags & kSuccessReset) != 0) {
       // A successful login clears the key's count (not a ban in force).
-      if (KeyEntry* k = r.table->find(fp)) reset_window(r, *k);
-      if (!matched) continue;
+      if (KeyEntry* k = r.table->find(p.fp)) reset_window(r, *k);
     }
-    KeyEntry* k = acquire(r, fp, now_s);
+    if ((p.flags & kMatched) == 0) continue;
+    KeyEntry* k = acquire(r, p.fp, now_s);
     if (now_s > k->last_seen) k->last_seen = now_s;
     if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
-    const std::uint32_t user32 =
-        r.window == WindowKind::distinct ? static_cast<std::uint32_t>(nonzero(get_user_hash() >> 32)) : 0;
-    if (count(r, *k, attempts, user32, now_s)) decide(r, i, e, now, *k, out);
+    if (count(r, *k, attempts, p.user32, now_s)) decide(r, i, e, now, *k, out);
   }
 }
 

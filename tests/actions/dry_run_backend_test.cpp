@@ -128,6 +128,32 @@ TEST(DryRunBanBackend, AConflictResolvedLaterInTheSameBatchSucceedsOnRetry) {
   EXPECT_EQ(l[0].prefix.to_string(), "10.0.0.5");
 }
 
+TEST(DryRunBanBackend, RepeatedTargetInOneBatchEndsAsItsLastChangeSays) {
+  DryRunBanBackend b;
+  const std::vector<BanChange> changes{
+      BanChange::add(P("192.0.2.7"), 600), BanChange::add(P("192.0.2.7"), 1200),  // refreshed
+      BanChange::add(P("192.0.2.8"), 600), BanChange::remove(P("192.0.2.8")),     // gone
+      BanChange::add(P("192.0.2.9"), 600), BanChange::add(P("192.0.2.9/32"), 30)};
+  const BatchResult r = b.apply(changes, kT0);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.applied, 6u);
+  EXPECT_EQ(r.batches_sent, 1u);
+  const auto l = listed(b, kT0);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].prefix.to_string(), "192.0.2.7");
+  EXPECT_EQ(l[0].timeout_ms, 1'200'000u);
+  EXPECT_EQ(l[1].prefix.to_string(), "192.0.2.9");
+  EXPECT_EQ(l[1].timeout_ms, 30'000u);
+  // A superseded change shares the fate of the one that superseded it.
+  const std::vector<BanChange> conflicting{BanChange::add(P("192.0.2.0/24"), 60),
+                                           BanChange::add(P("192.0.2.0/24"), 70)};
+  const BatchResult c = b.apply(conflicting, kT0);
+  ASSERT_EQ(c.failures.size(), 2u);
+  EXPECT_EQ(c.failures[0].index, 0u);
+  EXPECT_EQ(c.failures[0].error, EEXIST);
+  EXPECT_EQ(c.failures[1].index, 1u);
+}
+
 TEST(DryRunBanBackend, ZeroTimeoutIsRefusedRatherThanBanningForever) {
   DryRunBanBackend b;
   const std::vector<BanChange> changes{BanChange::add(P("192.0.2.7"), 0),

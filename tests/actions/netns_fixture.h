@@ -130,7 +130,9 @@ inline NftView nft_view(const std::string& table = "authwall") {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json).get(doc) != simdjson::SUCCESS) return view;
-  for (auto item : doc["nftables"].get_array().value()) {
+  simdjson::dom::array items;
+  if (doc["nftables"].get(items) != simdjson::SUCCESS) return view;
+  for (auto item : items) {
     simdjson::dom::element o;
     if (item["table"].get(o) == simdjson::SUCCESS) view.table_present = true;
     if (item["set"].get(o) == simdjson::SUCCESS) {

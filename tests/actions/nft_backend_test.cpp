@@ -251,15 +251,24 @@ TEST(NftBanBackend, WrongLayoutIsRepairedAndOtherTablesAreLeftAlone) {
   run_in_netns([] {
     // Someone else's table, and a damaged version of ours.
     ASSERT_EQ(std::system("nft -f - <<'EOF'\n"
-                          "table inet other { chain input { type filter hook input priority 0; "
-                          "tcp dport 22 accept; } }\n"
+                          "table inet other {\n"
+                          "  chain input {\n"
+                          "    type filter hook input priority 0;\n"
+                          "    tcp dport 22 accept\n"
+                          "  }\n"
+                          "}\n"
                           "table inet authwall {\n"
                           "  set banned_ipv4 { type ipv6_addr; }\n"
-                          "  set junk { type ipv4_addr; elements = { 10.9.9.9 } }\n"
-                          "  chain input { type filter hook input priority 0; policy drop; "
-                          "ip saddr @junk accept; }\n"
-                          "  chain stray { counter; }\n"
-                          "}\nEOF"),
+                          "  set junk { type ipv4_addr; elements = { 10.9.9.9 }; }\n"
+                          "  chain input {\n"
+                          "    type filter hook input priority 0; policy drop;\n"
+                          "    ip saddr @junk accept\n"
+                          "  }\n"
+                          "  chain stray {\n"
+                          "    counter\n"
+                          "  }\n"
+                          "}\n"
+                          "EOF"),
               0);
     const std::string other_before = run_command("nft -j list table inet other");
     NftBanBackend b(NftLayout{});
@@ -301,8 +310,10 @@ TEST(NftBanBackend, RefusedElementIsRetriedAloneAndTheRestIsApplied) {
 
 TEST(NftBanBackend, KeepsTheSameBookkeepingAsTheDryRunBackend) {
   AUTHWALL_REQUIRE_ROOT();
-  run_in_netns([] {
-    NftBanBackend kernel(NftLayout{});
+  for (const RefreshMode mode : {RefreshMode::kProbe, RefreshMode::kDeleteAndAdd}) {
+  SCOPED_TRACE(mode == RefreshMode::kProbe ? "probed refresh" : "delete-and-add refresh");
+  run_in_netns([mode] {
+    NftBanBackend kernel(NftLayout{}, mode);
     ASSERT_TRUE(kernel.prepare().ok);
     DryRunBanBackend memory;
     const std::vector<std::vector<BanChange>> batches{
@@ -313,6 +324,11 @@ TEST(NftBanBackend, KeepsTheSameBookkeepingAsTheDryRunBackend) {
         {BanChange::add(P("198.51.100.77"), 60), BanChange::remove(P("198.51.100.0/24")),
          BanChange::remove(P("10.1.1.1")), BanChange::add(P("255.255.255.255"), 10),
          BanChange::add(P("::"), 10)},
+        // The same target several times in one batch: the last change decides.
+        {BanChange::add(P("192.0.2.50"), 600), BanChange::add(P("192.0.2.50"), 1200),
+         BanChange::remove(P("192.0.2.7")), BanChange::add(P("192.0.2.7"), 300),
+         BanChange::add(P("192.0.2.51"), 60), BanChange::remove(P("192.0.2.51")),
+         BanChange::add(P("192.0.2.0/24"), 60), BanChange::add(P("192.0.2.0/24"), 70)},
     };
     for (const auto& batch : batches) {
       const BatchResult a = kernel.apply(batch, 0);
@@ -339,6 +355,7 @@ TEST(NftBanBackend, KeepsTheSameBookkeepingAsTheDryRunBackend) {
     EXPECT_EQ(kernel.stats().elements_applied, memory.stats().elements_applied);
     EXPECT_EQ(kernel.stats().element_errors, memory.stats().element_errors);
   });
+  }
 }
 
 TEST(NftBanBackend, ListReadsForeignRangesAndRemoveDeletesThem) {

@@ -50,6 +50,15 @@ class Conn:
         if tls_on_connect:
             self.starttls()
         self.buf = b""
+        self.reply_at = None
+
+    def login_reply(self, line):
+        """Marks the login's final reply: its arrival time is what latency is measured from.
+        Afterwards the client only logs out; a banned client's packets are dropped, so waiting
+        for the logout reply is capped at 2 s."""
+        self.reply_at = time.monotonic()
+        self.sock.settimeout(2.0)
+        return line
 
     def starttls(self):
         self.sock = _tls_context().wrap_socket(self.sock)
@@ -96,6 +105,7 @@ def imap_login(c, user, password, args):
         l = c.line()
         if l.startswith("a "):
             break
+    c.login_reply(l)
     ok = l.startswith("a OK")
     if not args.abrupt:
         c.send("z LOGOUT")
@@ -122,6 +132,7 @@ def pop3_login(c, user, password, args):
     if l.startswith("+OK"):
         c.send("PASS " + password)
         l = c.line()
+    c.login_reply(l)
     ok = l.startswith("+OK")
     if not args.abrupt:
         c.send("QUIT")
@@ -151,7 +162,7 @@ def sieve_login(c, user, password, args):
         _sieve_response(c)  # capabilities are re-sent after TLS
     token = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
     c.send('AUTHENTICATE "PLAIN" "%s"' % token)
-    l = _sieve_response(c)
+    l = c.login_reply(_sieve_response(c))
     ok = l.startswith("OK")
     if not args.abrupt:
         c.send("LOGOUT")
@@ -197,6 +208,7 @@ def smtp_login(c, user, password, args):
         if l.startswith("334"):
             c.send(base64.b64encode(password.encode()).decode())
             l = _smtp_reply(c)
+    c.login_reply(l)
     ok = l.startswith("235")
     if not args.abrupt:
         c.send("QUIT")
@@ -248,7 +260,7 @@ def attempt(args, user, password):
         c.close()
     return {"proto": args.proto, "src": args.src, "port": args.port, "user": user, "ok": ok,
             "reply": reply, "seconds": round(time.monotonic() - start, 3),
-            "end_monotonic": time.monotonic()}
+            "reply_monotonic": c.reply_at or time.monotonic(), "end_monotonic": time.monotonic()}
 
 
 def run_login(args):

@@ -10,6 +10,10 @@ failures per address (per /48 for IPv6), which would slow everything down and, p
 """
 
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 import threading
 import time
@@ -53,11 +57,15 @@ def client_login(rig, proto, src, port, users, passwords, dst=R.MAIL_V4, tls=Fal
     argv += ["--mech", mech]
     results = _client(rig, argv)
     return {"results": results,
-            "last_return": max((r["end_monotonic"] for r in results), default=time.monotonic())}
+            "last_return": _last_reply(results)}
 
 
 def swaks_auth(rig, src, user, password, port=587, dst=R.MAIL_V4, mode="starttls", mech="PLAIN"):
-    """One SMTP AUTH attempt with swaks. mode: starttls (587), tls-on-connect (465, 8465)."""
+    """One SMTP AUTH attempt with swaks. mode: starttls (587), tls-on-connect (465, 8465).
+
+    swaks runs on a pseudo-terminal so that perl flushes every line as it happens: the arrival of
+    the server's final AUTH reply is timestamped (reply_monotonic). After that reply swaks only
+    says QUIT; a client banned in the meantime would wait for its timeout, so it gets 2 s."""
     argv = ["swaks", "--server", dst, "--port", str(port), "--local-interface", src,
             "--auth", mech, "--auth-user", user, "--auth-password", password,
             "--quit-after", "AUTH", "--timeout", "40", "--ehlo", "client.example",
@@ -65,15 +73,60 @@ def swaks_auth(rig, src, user, password, port=587, dst=R.MAIL_V4, mode="starttls
     if ":" in dst:
         argv.append("-6")
     start = time.monotonic()
-    p = subprocess.run(rig.atk_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=90, env=R.CLEAN_ENV)
+    master, slave = pty.openpty()
+    p = subprocess.Popen(rig.atk_argv(argv), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                         env=R.CLEAN_ENV, close_fds=True)
+    os.close(slave)
+    transcript, buf, reply_at, auth_ok = [], b"", None, None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        wait = 2.0 if reply_at else deadline - time.monotonic()
+        if reply_at and time.monotonic() > reply_at + 2.0:
+            break
+        ready, _, _ = select.select([master], [], [], max(0.0, min(wait, 1.0)))
+        if not ready:
+            if p.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child side is closed
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            text = line.decode("utf-8", "replace").rstrip("\r")
+            transcript.append(text)
+            # swaks marks received lines "<-" (plain), "<~" (TLS), "<**"/"<~*" (error replies).
+            m = _SWAKS_AUTH_REPLY.match(text)
+            if m and reply_at is None and _after_auth(transcript):
+                reply_at = time.monotonic()
+                auth_ok = m.group(1) == "235"
+    if p.poll() is None:
+        p.kill()
+    p.wait(10)
+    os.close(master)
     end = time.monotonic()
-    # swaks exits 0 when AUTH succeeded, 28 when the server refused it; anything else means the
-    # conversation never got as far as AUTH.
-    ok = True if p.returncode == 0 else False if p.returncode == 28 else None
+    ok = auth_ok
     return {"proto": "smtp", "src": src, "port": port, "user": user, "ok": ok, "rc": p.returncode,
-            "seconds": round(end - start, 3), "end_monotonic": end,
-            "transcript": p.stdout[-2000:] if ok is None else ""}
+            "seconds": round(end - start, 3), "reply_monotonic": reply_at or end,
+            "end_monotonic": end, "transcript": "\n".join(transcript[-30:]) if ok is None else ""}
+
+
+_SWAKS_AUTH_REPLY = re.compile(r"^<(?:-|~|\*\*|~\*) +(235|5\d\d)[ -]")
+
+
+def _after_auth(transcript):
+    """True once swaks has sent its AUTH command (so a 5xx is the AUTH reply, not an earlier one)."""
+    return any(re.match(r"^ ?[-~]> AUTH ", t) for t in transcript)
+
+
+def _last_reply(results):
+    """When the last login reply arrived (the end of the session if there was none)."""
+    return max((r.get("reply_monotonic") or r["end_monotonic"] for r in results),
+               default=time.monotonic())
 
 
 def _parallel(fn, argsets):
@@ -94,7 +147,7 @@ def smtp_bruteforce(rig, src, attempts=6, user="alice", port=587, dst=R.MAIL_V4,
     same; serial attempts would pile up Dovecot's per-address penalty)."""
     res = _parallel(swaks_auth, [(rig, src, user, "guess-%d" % i, port, dst, mode)
                                  for i in range(attempts)])
-    return {"results": res, "last_return": max(r["end_monotonic"] for r in res)}
+    return {"results": res, "last_return": _last_reply(res)}
 
 
 def haproxy_bruteforce(rig, src, attempts=6, user="bob"):
@@ -119,7 +172,7 @@ def mistype_then_login(rig, src, user="carol", proto="smtp"):
                            [user], [good + "x"])["results"]
         res += client_login(rig, proto, src, {"imap": 143, "pop3": 110, "sieve": 4190}[proto],
                             [user], [good])["results"]
-    return {"results": res, "last_return": max(r["end_monotonic"] for r in res)}
+    return {"results": res, "last_return": _last_reply(res)}
 
 
 def password_spray(rig, sources, users, interval=5.0, password="Winter2026!", proto="imap"):
@@ -137,7 +190,7 @@ def password_spray(rig, sources, users, interval=5.0, password="Winter2026!", pr
             res += client_login(rig, "imap", src, 143, [user], [password], dst=dst)["results"]
         else:
             res.append(swaks_auth(rig, src, user, password, dst=dst))
-    return {"results": res, "last_return": max(r["end_monotonic"] for r in res)}
+    return {"results": res, "last_return": _last_reply(res)}
 
 
 def smtp_raw(rig, src, lines, port=25, dst=R.MAIL_V4, pipeline=False):

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -190,7 +191,15 @@ struct TcpFixture : ::testing::Test {
     t.start();
   }
   void TearDown() override {
-    if (listener) listener->stop();
+    if (listener) {
+      // stop() runs on the accepting thread, like the daemon's signal handler.
+      std::promise<void> done;
+      boost::asio::post(t.io, [&] {
+        listener->stop();
+        done.set_value();
+      });
+      done.get_future().wait_for(10s);
+    }
     std::this_thread::sleep_for(20ms);
     t.io.stop();
     if (t.thread.joinable()) t.thread.join();
@@ -317,7 +326,7 @@ TEST_F(TcpFixture, StopDrainsReceivedDataIncludingAnUnterminatedLine) {
   boost::asio::post(t.io, [&] { std::lock_guard g(gate); });
   send_all(fd, "first\nsecond without newline");
   std::this_thread::sleep_for(50ms);
-  listener->stop();
+  boost::asio::post(t.io, [&] { listener->stop(); });
   gate.unlock();
   ASSERT_TRUE(wait_for([&] { return sink.count() == 2; }));
   EXPECT_EQ(sink.messages()[1], "second without newline");

@@ -437,6 +437,19 @@ TEST(Rfc3164Forms, NoTimestampWholeRestIsMessage) {
   EXPECT_EQ(p.message, "connect from x");
 }
 
+TEST(Rfc3164Forms, WordsThatOnlyResembleATimestamp) {
+  auto p = parse("<13>May I ask something");
+  ASSERT_EQ(p.error, SyslogParseError::ok);
+  EXPECT_EQ(p.time, "");
+  EXPECT_EQ(p.message, "May I ask something");
+  p = parse("2026-style line");
+  ASSERT_EQ(p.error, SyslogParseError::ok);
+  EXPECT_EQ(p.message, "2026-style line");
+  // Once the start is unmistakable, an invalid rest is an error.
+  EXPECT_EQ(parse("<13>May 5 x").error, SyslogParseError::bad_timestamp);
+  EXPECT_EQ(parse("2026-1 x").error, SyslogParseError::bad_timestamp);
+}
+
 TEST(Rfc3164Forms, BracketThatIsNotAPid) {
   const auto p = parse("<13>Nov 28 10:00:00 mx1 foo[bar baz");
   ASSERT_EQ(p.error, SyslogParseError::ok);

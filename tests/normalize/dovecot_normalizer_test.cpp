@@ -93,7 +93,7 @@ TEST(DovecotNormalizer, Auth24PrefixFieldsAreExact) {
 }
 
 TEST(DovecotNormalizer, OtherProgramsAreIgnoredWhateverTheirText) {
-  for (const std::string line : {
+  for (const std::string& line : {
            std::string("Nov 28 10:00:00 mx1 postfix/smtpd[1]: imap-login: Disconnected (auth "
                        "failed, 1 attempts in 2 secs): user=<a>, rip=192.0.2.1"),
            std::string("Nov 28 10:00:00 mx1 sshd[1]: auth: passwd-file(a,192.0.2.1): unknown user"),
@@ -293,7 +293,7 @@ TEST(DovecotNormalizerSafety, AmbiguousAuthPrefixIsReportedNotGuessed) {
 // Linear time: a line made of one repeated Dovecot token must not make the parser quadratic.
 // (A functional check with a generous bound; speed itself is measured by bench/.)
 TEST(DovecotNormalizerSafety, LongHostileLinesAreHandled) {
-  for (const std::string unit : {std::string(")"), std::string(",1.2.3.4)"), std::string(", rip="),
+  for (const std::string& unit : {std::string(")"), std::string(",1.2.3.4)"), std::string(", rip="),
                                  std::string(")<AAAA>: "), std::string(" rhost=1.2.3.4 ")}) {
     std::string user;
     while (user.size() < 60000) user += unit;

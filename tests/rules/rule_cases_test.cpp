@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -112,10 +113,13 @@ std::string describe(const BanDecision& d) {
          format_duration(d.duration_seconds) + " #" + std::to_string(d.offence);
 }
 
-class RuleCase : public ::testing::TestWithParam<fs::path> {};
+// Each case runs twice: event by event (on_event), and with each `repeat` group handed over as
+// one batch (on_events), which must give identical decisions.
+class RuleCase : public ::testing::TestWithParam<std::tuple<fs::path, bool>> {};
 
 TEST_P(RuleCase, DecisionsMatchExpectations) {
-  const fs::path path = GetParam();
+  const fs::path path = std::get<0>(GetParam());
+  const bool batched = std::get<1>(GetParam());
   const YAML::Node doc = YAML::LoadFile(path.string());
 
   RuleSet rules;
@@ -174,7 +178,13 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
     const int repeat = ev["repeat"] ? ev["repeat"].as<int>() : 1;
     out.clear();
     warnings.clear();
-    for (int i = 0; i < repeat; ++i) engine->on_event(owned.event, now, out);
+    if (batched) {
+      const std::vector<normalize::AuthEvent> batch(static_cast<std::size_t>(repeat), owned.event);
+      const std::vector<UnixMicros> nows(batch.size(), now);
+      engine->on_events(batch, nows, out);
+    } else {
+      for (int i = 0; i < repeat; ++i) engine->on_event(owned.event, now, out);
+    }
 
     std::vector<std::string> got, want;
     for (const auto& d : out) {
@@ -219,11 +229,13 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
   fs::remove_all(db_dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, RuleCase, ::testing::ValuesIn(files_in(kSourceDir / "tests/rules/cases")),
+INSTANTIATE_TEST_SUITE_P(Cases, RuleCase,
+                         ::testing::Combine(::testing::ValuesIn(files_in(kSourceDir / "tests/rules/cases")),
+                                            ::testing::Bool()),
                          [](const auto& info) {
-                           std::string n = info.param.stem().string();
+                           std::string n = std::get<0>(info.param).stem().string();
                            std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
+                           return n + (std::get<1>(info.param) ? "_batched" : "");
                          });
 
 // ---- broken rule files ----
