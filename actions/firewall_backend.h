@@ -90,6 +90,8 @@ class FirewallBackend {
 
   // Applies all changes as one commit. When the commit is refused, the changes are retried in
   // smaller commits down to one change each, so every change ends applied or in `failures`.
+  // Several changes to the same target in one call: the last one decides the outcome of all.
+  // An add with timeout_seconds == 0 fails with EINVAL (a ban never expires by accident).
   virtual BatchResult apply(std::span<const BanChange> changes, UnixMicros now) = 0;
 
   // Reads every element of both sets with its remaining timeout (for reconciliation and

@@ -143,15 +143,15 @@ struct NftBanBackend::Impl {
   std::vector<char> batch;
   std::size_t batch_len = 0;
   std::size_t last_msg_offset = 0;
+  std::size_t messages = 0;  // in the batch being built, between BEGIN and END
   std::uint32_t batch_begin_seq = 0;
   std::uint32_t batch_last_seq = 0;
   std::vector<char> rx = std::vector<char>(1 << 17);
 
-  // Per commit of element ops: the first message seq of each op (in `positions` order) and
-  // the errno the kernel reported for each.
-  std::vector<std::uint32_t> op_seq;
-  std::vector<int> op_error;
+  // The element ops of the current apply()/remove(), and for the batch being committed the
+  // seq of each op's first message (in `positions` order), to map kernel errors back to ops.
   std::vector<ElementOp> ops;
+  std::vector<std::uint32_t> op_seq;
   std::vector<std::size_t> last;  // last_change_per_target() of the current apply()
 
   ~Impl() {
@@ -206,12 +206,17 @@ struct NftBanBackend::Impl {
   void push(nlmsghdr* nlh) {
     last_msg_offset = batch_len;
     batch_len += nlh->nlmsg_len;
+    ++messages;
   }
   void begin_batch() {
+    // Replies are matched to the batch by seq range: restart well before uint32 wraps, so a
+    // batch never spans the wrap (stale replies are drained before every send).
+    if (seq > 0xC0000000u) seq = 1;
     batch_len = 0;
+    messages = 0;
     batch_begin_seq = seq;
-    nftnl_batch_begin(room(64), seq++);
-    batch_len += NLMSG_ALIGN(sizeof(nlmsghdr) + sizeof(nfgenmsg));
+    const nlmsghdr* nlh = nftnl_batch_begin(room(64), seq++);
+    batch_len += nlh->nlmsg_len;
   }
   nlmsghdr* header(std::size_t n, std::uint16_t type, std::uint16_t flags) {
     return nftnl_nlmsg_build_hdr(room(n), type, NFPROTO_INET, flags, seq++);
@@ -283,13 +288,17 @@ struct NftBanBackend::Impl {
 
   Outcome send_batch() {
     Outcome out;
+    if (messages == 0) {  // nothing to commit: an empty transaction is trivially done
+      out.committed = out.complete = true;
+      return out;
+    }
     // The last real message asks for an acknowledgement: seeing it proves every earlier reply
     // (errors are delivered in message order) has been queued to us.
     auto* last = reinterpret_cast<nlmsghdr*>(batch.data() + last_msg_offset);
     last->nlmsg_flags |= NLM_F_ACK;
     batch_last_seq = last->nlmsg_seq;
-    nftnl_batch_end(room(64), seq++);
-    batch_len += NLMSG_ALIGN(sizeof(nlmsghdr) + sizeof(nfgenmsg));
+    const nlmsghdr* end = nftnl_batch_end(room(64), seq++);
+    batch_len += end->nlmsg_len;
 
     const int fd = mnl_socket_get_fd(nl);
     const int needed = static_cast<int>(std::min<std::size_t>(batch_len + 65536, 1u << 30));
@@ -851,6 +860,9 @@ void NftBanBackend::commit_ops(BatchResult& result) {
   std::vector<std::size_t> all(m.ops.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
   commit_positions(all, result);
+  // A restore can grow the batch buffer to tens of MiB; steady-state batches are small, so give
+  // that memory back instead of keeping it for the daemon's lifetime.
+  if (m.batch.size() > (8u << 20)) std::vector<char>().swap(m.batch);
 }
 
 // Commits ops[positions] as one batch; when the kernel refuses it, splits the work so that

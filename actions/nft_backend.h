@@ -25,6 +25,8 @@
 // Unban is "add, delete" in one transaction, so deleting an already expired ban never fails.
 //
 // Thread-safety: one thread (see firewall_backend.h). Not copyable; owns its netlink socket.
+// The layout is fixed at construction: to apply a changed configuration (reload), construct a
+// new backend and prepare() it — the ban sets and their elements are kept, chains are rebuilt.
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -574,9 +574,8 @@ int run_check(const CheckOptions& options) {
 
 void register_check_command(CLI::App& cli, CommandAction& action) {
   auto* cmd = cli.add_subcommand(
-      "check", "Read log lines from files (or stdin) and show what authwall recognises: one JSON "
-               "event per line with --jsonl, otherwise a summary; with -c also the bans the rules "
-               "would issue");
+      "check", "Show what authwall recognises in log files (or stdin) and, with -c, the bans "
+               "its rules would issue");
   auto options = std::make_shared<CheckOptions>();
   cmd->add_option("-c,--config", options->config,
                   "configuration file: use its custom patterns and evaluate its rules");

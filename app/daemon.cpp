@@ -746,6 +746,7 @@ class Daemon {
   void reload();
   void stop();
   void housekeeping();
+  void register_rule_metrics(const RuleSnapshot& snap);
   std::string control(std::string_view request);
   HttpResponse http(std::string_view method, std::string_view path);
   std::string submit_and_wait(ActionRequest&& r);
@@ -988,6 +989,31 @@ void Daemon::register_metrics() {
   });
 }
 
+// Per rule: bans (created at zero so a rule that never fired still shows) and evaluations (events
+// that reached the rule's engines; a rule whose definition changed at a reload starts again
+// from zero, which Prometheus treats as a counter reset).
+void Daemon::register_rule_metrics(const RuleSnapshot& snap) {
+  for (const auto& unit : snap.units) {
+    const std::string name = unit->spec.name;
+    metrics_.bans_for_rule(name);
+    registry_.counter_fn(
+        "authwall_rule_evaluations_total", "Events evaluated by each rule", {{"rule", name}},
+        [this, name] {
+          std::uint64_t generation = 0;
+          const auto current = snapshots_.get(generation);
+          double v = 0;
+          for (const auto& u : current->units) {
+            if (u->spec.name != name) continue;
+            for (const auto& le : u->shards) {
+              std::lock_guard lock(le->mu);
+              v += static_cast<double>(le->engine->stats().events);
+            }
+          }
+          return v;
+        });
+  }
+}
+
 void Daemon::on_signal(int signo) {
   if (signo == SIGHUP) {
     reload();
@@ -1030,9 +1056,9 @@ void Daemon::reload() {
   }
   std::shared_ptr<RuleSnapshot> snap;
   build_snapshot(next, snapshot_.get(), snap);
-  for (const auto& unit : snap->units) metrics_.bans_for_rule(unit->spec.name);
   snapshot_ = snap;
   snapshots_.publish(snap);
+  register_rule_metrics(*snap);
   loaded_ = std::move(next);
   metrics_.reloads_ok->inc();
   LOG_INFO("reload complete: %zu rules, %zu custom patterns", snap->units.size(),
@@ -1227,7 +1253,7 @@ int Daemon::run() {
 
   build_snapshot(loaded_, nullptr, snapshot_);
   snapshots_.publish(snapshot_);
-  for (const auto& unit : snapshot_->units) metrics_.bans_for_rule(unit->spec.name);
+  register_rule_metrics(*snapshot_);
   metrics_.bans_for_rule("manual");
 
   for (std::size_t i = 0; i < options_.io_threads; ++i) {

@@ -14,6 +14,7 @@ Bounded: --count messages in total, and --seconds of wall time at most.
 """
 import argparse
 import random
+import resource
 import socket
 import sys
 import time
@@ -103,7 +104,9 @@ def main():
             sent += rest
         s.close()
         elapsed = time.monotonic() - start
-        print("sent %d frames (%d bytes/block of %d) in %.3f s" % (sent, len(block), len(msgs), elapsed))
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        print("sent %d frames (%d bytes/block of %d) in %.3f s, sender CPU %.2f s" %
+              (sent, len(block), len(msgs), elapsed, cpu.ru_utime + cpu.ru_stime))
     else:
         grams = [rfc3164_datagram(p, pid, t, i) for p, pid, t, i in msgs]
         if args.write_block:

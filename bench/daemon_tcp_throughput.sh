@@ -124,12 +124,14 @@ for rate in 0 200000 350000; do
   before=$(metric 'authwall_messages_received_total{transport="udp"}')
   drops_before=$(metric 'authwall_messages_dropped_total{reason="receive_buffer_full"}')
   label=$([ "$rate" = 0 ] && echo "as fast as one core sends" || echo "$rate/s")
+  c0=$(cpu_ticks "$daemon")
   out=$("$tmp/udp_sender" "$tmp/datagrams" "$port" "$udp_messages" "$rate" 60)
   sent=$(echo "$out" | awk '{print $2}')
   sleep 1
   after=$(metric 'authwall_messages_received_total{transport="udp"}')
   drops=$(metric 'authwall_messages_dropped_total{reason="receive_buffer_full"}')
-  echo "$label: $out; received $((after - before)), lost $((sent - (after - before))), kernel receive-buffer drops reported $((drops - drops_before))"
+  c1=$(cpu_ticks "$daemon")
+  echo "$label: $out; received $((after - before)), lost $((sent - (after - before))), kernel receive-buffer drops reported $((drops - drops_before)); authwall CPU $(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f s", c / hz }')"
 done
 echo "receive buffer granted: $(metric authwall_udp_receive_buffer_bytes) bytes"
 kill -TERM "$daemon"; wait "$daemon" || true

@@ -144,34 +144,43 @@ std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcep
   return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
 }
 
-void AttemptDeduplicator::prefetch(const AuthEvent& e) const noexcept {
-  if (e.kind != EventKind::auth_failure) return;
-  if (!e.session.empty()) {
-    __builtin_prefetch(&sessions_[(session_tag(e) & session_sets_mask_) * kWays]);
+AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
+  AttemptKeys k;
+  if (e.kind != EventKind::auth_failure) return k;
+  k.relevant = true;
+  k.role = classify_attempt(e);
+  const bool uses_session = k.role == AttemptRole::session_attempt ||
+                            k.role == AttemptRole::session_total ||
+                            k.role == AttemptRole::session_high_water ||
+                            (k.role == AttemptRole::sasl_attempt && !e.session.empty());
+  if (uses_session) k.session = session_tag(e);
+  if (k.role == AttemptRole::sasl_attempt || k.role == AttemptRole::unsessioned_auth) {
+    k.ip = ip_tag(e.ip, options_.seed);
+    k.user = e.has_user ? nonzero(hash_bytes(e.user, options_.seed)) : 0;
   }
-  if (e.source != EventSource::custom) {
-    __builtin_prefetch(&ties_[(ip_tag(e.ip, options_.seed) & tie_sets_mask_) * kWays]);
-  }
+  return k;
 }
 
-std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros now) noexcept {
-  if (e.kind != EventKind::auth_failure) return e.attempts;
-  const AttemptRole role = classify_attempt(e);
-  const std::uint64_t seed = options_.seed;
-  switch (role) {
+void AttemptDeduplicator::prefetch(const AttemptKeys& k) const noexcept {
+  if (k.session != 0) __builtin_prefetch(&sessions_[(k.session & session_sets_mask_) * kWays]);
+  if (k.ip != 0) __builtin_prefetch(&ties_[(k.ip & tie_sets_mask_) * kWays]);
+}
+
+std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const AttemptKeys& k,
+                                                UnixMicros now) noexcept {
+  if (!k.relevant) return e.attempts;
+  switch (k.role) {
     case AttemptRole::standalone:
       return e.attempts;
 
     case AttemptRole::unsessioned_auth: {
-      const std::uint64_t ip = ip_tag(e.ip, seed);
-      const std::uint64_t user = e.has_user ? nonzero(hash_bytes(e.user, seed)) : 0;
       std::uint32_t fresh = 0;
       for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(ip, user, /*taker_is_dovecot=*/true, now)) {
+        if (take_tie(k.ip, k.user, /*taker_is_dovecot=*/true, now)) {
           ++stats_.tied_attempts;
           ++stats_.duplicate_attempts;
         } else {
-          put_tie(ip, user, /*from_dovecot=*/true, now);
+          put_tie(k.ip, k.user, /*from_dovecot=*/true, now);
           ++fresh;
         }
       }
@@ -180,21 +189,19 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
 
     case AttemptRole::sasl_attempt:
     case AttemptRole::session_attempt: {
-      if (!e.session.empty()) {  // Postfix without a pid (cut tag) has no session
-        SessionSlot* s = find_session(session_tag(e), now, true);
+      if (k.session != 0) {  // Postfix without a pid (cut tag) has no session
+        SessionSlot* s = find_session(k.session, now, true);
         s->counted += e.attempts;
         s->last = now;
       }
-      if (role == AttemptRole::session_attempt) return e.attempts;
-      const std::uint64_t ip = ip_tag(e.ip, seed);
-      const std::uint64_t user = e.has_user ? nonzero(hash_bytes(e.user, seed)) : 0;
+      if (k.role == AttemptRole::session_attempt) return e.attempts;
       std::uint32_t fresh = 0;
       for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(ip, user, /*taker_is_dovecot=*/false, now)) {
+        if (take_tie(k.ip, k.user, /*taker_is_dovecot=*/false, now)) {
           ++stats_.tied_attempts;
           ++stats_.duplicate_attempts;
         } else {
-          put_tie(ip, user, /*from_dovecot=*/false, now);
+          put_tie(k.ip, k.user, /*from_dovecot=*/false, now);
           ++fresh;
         }
       }
@@ -202,7 +209,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
     }
 
     case AttemptRole::session_high_water: {
-      SessionSlot* s = find_session(session_tag(e), now, true);
+      SessionSlot* s = find_session(k.session, now, true);
       const std::uint32_t fresh = e.attempts > s->counted ? e.attempts - s->counted : 0;
       s->counted += fresh;
       s->last = now;
@@ -211,7 +218,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, UnixMicros n
     }
 
     case AttemptRole::session_total: {
-      SessionSlot* s = find_session(session_tag(e), now, false);
+      SessionSlot* s = find_session(k.session, now, false);
       if (s == nullptr) return e.attempts;
       const std::uint32_t counted = s->counted;
       *s = SessionSlot{};  // the session ends with its summary

@@ -43,6 +43,15 @@ enum class AttemptRole : std::uint8_t {
 // "Exactly once" has the table).
 AttemptRole classify_attempt(const normalize::AuthEvent& e) noexcept;
 
+// What the deduplicator needs of one event, hashed once (AttemptDeduplicator::keys).
+struct AttemptKeys {
+  bool relevant = false;  // an auth_failure
+  AttemptRole role = AttemptRole::standalone;
+  std::uint64_t session = 0;  // session tag; 0 = none
+  std::uint64_t ip = 0;       // address tag for tying lines of two daemons; 0 = not tied
+  std::uint64_t user = 0;     // user hash for tying; 0 = no user
+};
+
 struct DedupOptions {
   std::uint32_t session_capacity = 1u << 16;  // sessions remembered (rounded up to 4 * 2^n)
   std::uint32_t tie_capacity = 1u << 14;      // untied Dovecot/Postfix attempts remembered
@@ -66,10 +75,15 @@ class AttemptDeduplicator {
 
   // Attempts of `e` that no earlier line reported (0 .. e.attempts). Events other than
   // auth_failure are returned unchanged (e.attempts). `now` is the same clock the engine uses.
-  std::uint32_t new_attempts(const normalize::AuthEvent& e, UnixMicros now) noexcept;
-
-  // Cache hint: the table sets `new_attempts(e, ...)` will touch. Changes nothing.
-  void prefetch(const normalize::AuthEvent& e) const noexcept;
+  std::uint32_t new_attempts(const normalize::AuthEvent& e, UnixMicros now) noexcept {
+    return new_attempts(e, keys(e), now);
+  }
+  // The same in two steps, so a batch can hash every event and prefetch its table sets
+  // before the first lookup. `k` must be keys(e).
+  AttemptKeys keys(const normalize::AuthEvent& e) const noexcept;
+  void prefetch(const AttemptKeys& k) const noexcept;
+  std::uint32_t new_attempts(const normalize::AuthEvent& e, const AttemptKeys& k,
+                             UnixMicros now) noexcept;
 
   const DedupStats& stats() const noexcept { return stats_; }
 

@@ -18,18 +18,22 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
   return x;
 }
 
+// One multiply per 8 bytes, then a full finaliser: these are short strings (user names,
+// session ids) hashed on the per-event path.
 inline std::uint64_t hash_bytes(std::string_view s, std::uint64_t seed) noexcept {
-  std::uint64_t h = mix64(seed ^ (s.size() * 0x9e3779b97f4a7c15ULL));
+  constexpr std::uint64_t k = 0x9e3779b97f4a7c15ULL;
+  std::uint64_t h = seed ^ (s.size() * k);
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    h = mix64(h ^ w) * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ w) * k;
+    h ^= h >> 29;
   }
   if (i < s.size()) {
     std::uint64_t w = 0;
     std::memcpy(&w, s.data() + i, s.size() - i);
-    h = mix64(h ^ w) * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ w) * k;
   }
   return mix64(h);
 }

@@ -90,6 +90,8 @@ class KeyTable {
   }
 
   std::size_t size() const noexcept { return size_; }
+  // True when the next insert would have to grow the slab.
+  bool full() const noexcept { return free_head_ == 0 && used_ == capacity_; }
   std::size_t max_entries() const noexcept { return max_entries_; }
   std::size_t stride() const noexcept { return stride_; }
   // Bytes held by the slab and index (what a tracked key costs, with growth slack).

@@ -137,16 +137,9 @@ bool RuleEngine::idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t no
 
 KeyEntry* RuleEngine::acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
   if (KeyEntry* k = r.table->find(fp)) return k;
-  // Reclaim a little as new keys arrive, so idle keys do not linger until the cap forces it.
   bool was_idle = false;
-  const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
-  if (KeyEntry* v = r.table->pick_victim(2, is_idle, was_idle); v != nullptr && was_idle) {
-    r.table->erase(v);
-    --tracked_;
-    ++stats_.expirations;
-  }
   if (tracked_ >= options_.max_tracked_keys || r.table->size() >= r.table->max_entries()) {
-    // Evict from this rule's table; if it holds nothing, from the largest one.
+    // At the cap: evict from this rule's table; if it holds nothing, from the largest one.
     CompiledRule* from = &r;
     if (r.table->size() == 0) {
       for (auto& other : rules_) {
@@ -158,6 +151,15 @@ KeyEntry* RuleEngine::acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t n
       from->table->erase(v);
       --tracked_;
       ++(was_idle ? stats_.expirations : stats_.evictions);
+    }
+  } else if (r.table->full()) {
+    // Reuse an idle key's slot rather than grow the table. Idle keys are otherwise left in
+    // place (a returning client finds its entry) until sweep() or the cap reclaims them.
+    const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
+    if (KeyEntry* v = r.table->pick_victim(8, is_idle, was_idle); v != nullptr && was_idle) {
+      r.table->erase(v);
+      --tracked_;
+      ++stats_.expirations;
     }
   }
   ++tracked_;
@@ -314,7 +316,7 @@ void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
 
 void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out) {
   plan(e, plans_.data());
-  process(e, now, plans_.data(), out);
+  process(e, now, dedup_.keys(e), plans_.data(), out);
 }
 
 void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const UnixMicros> nows,
@@ -326,7 +328,8 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     for (std::size_t j = 0; j < n; ++j) {
       RulePlan* p = &plans_[j * n_rules];
       plan(events[base + j], p);
-      dedup_.prefetch(events[base + j]);
+      attempt_keys_[j] = dedup_.keys(events[base + j]);
+      dedup_.prefetch(attempt_keys_[j]);
       for (std::size_t i = 0; i < n_rules; ++i) {
         if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
       }
@@ -341,18 +344,18 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     // Stage 3: evaluate in order. Prefetching was only a hint: lookups are done afresh, so
     // changes made by earlier events of the batch are seen.
     for (std::size_t j = 0; j < n; ++j) {
-      process(events[base + j], nows[base + j], &plans_[j * n_rules], out);
+      process(events[base + j], nows[base + j], attempt_keys_[j], &plans_[j * n_rules], out);
     }
   }
 }
 
-void RuleEngine::process(const AuthEvent& e, UnixMicros now, const RulePlan* plans,
-                         std::vector<BanDecision>& out) {
+void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
+                         const RulePlan* plans, std::vector<BanDecision>& out) {
   ++stats_.events;
   if (unspecified(e.ip)) return;
   std::uint32_t attempts = e.attempts;
   if (e.kind == EventKind::auth_failure) {
-    attempts = dedup_.new_attempts(e, now);
+    attempts = dedup_.new_attempts(e, attempt_keys, now);
     if (attempts == 0) return;
   }
   for (const IpPrefix& p : never_ban_) {

@@ -76,8 +76,9 @@ class RuleEngine {
                  std::vector<BanDecision>& out);
   static constexpr std::size_t kBatch = 16;
 
-  // Frees up to `budget` idle keys (window over and ban expired). Optional: idle keys are also
-  // reclaimed a few at a time as new keys arrive, and under the cap by eviction.
+  // Frees up to `budget` idle keys per rule (window over and ban expired), so tracked_keys
+  // reflects live clients; the daemon calls it periodically. Without it idle keys are reclaimed
+  // when a table would otherwise grow and, at the cap, before any live key is evicted.
   void sweep(UnixMicros now, std::size_t budget);
 
   RuleEngineStats stats() const;
@@ -107,8 +108,8 @@ class RuleEngine {
   static constexpr std::uint8_t kMatched = 1;
   static constexpr std::uint8_t kSuccessReset = 2;
   void plan(const normalize::AuthEvent& e, RulePlan* plans) const noexcept;
-  void process(const normalize::AuthEvent& e, UnixMicros now, const RulePlan* plans,
-               std::vector<BanDecision>& out);
+  void process(const normalize::AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
+               const RulePlan* plans, std::vector<BanDecision>& out);
 
   bool key_fingerprint(const CompiledRule& r, const normalize::AuthEvent& e, std::uint64_t user_hash,
                        std::uint64_t& fp) const noexcept;
@@ -125,6 +126,7 @@ class RuleEngine {
 
   std::vector<CompiledRule> rules_;
   std::vector<RulePlan> plans_;  // kBatch * rules_.size(), reused
+  AttemptKeys attempt_keys_[kBatch];
   std::vector<IpPrefix> never_ban_;
   std::vector<IpPrefix> trusted_proxies_;
   std::vector<UnixMicros> proxy_last_warning_;

@@ -120,6 +120,16 @@ TEST(NftBanBackend, PortsAllAndASingleHookDropEverythingFromBannedSources) {
     ASSERT_EQ(rules.size(), 2u);
     EXPECT_EQ(rules[0].find("dport"), std::string::npos) << rules[0];
     EXPECT_NE(rules[0].find("@banned_ipv4"), std::string::npos);
+    // A reload with a port list: a new backend replaces the rules in place.
+    layout.all_ports = false;
+    layout.ports = {587, 25, 587};
+    NftBanBackend reloaded(layout);
+    ASSERT_TRUE(reloaded.prepare().ok);
+    const NftView after = nft_view("aw_test");
+    ASSERT_EQ(after.chains.at("input").rules.size(), 2u);
+    EXPECT_NE(after.chains.at("input").rules[0].find(R"("right":{"set":[25,587]})"),
+              std::string::npos)
+        << after.chains.at("input").rules[0];
   });
 }
 

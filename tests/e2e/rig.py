@@ -436,7 +436,7 @@ hostname mail
         return json.loads(p.stdout)
 
 
-def install_signal_teardown(rig_list):
+def install_signal_teardown():
     """SIGTERM/SIGINT/SIGHUP -> SystemExit, so `finally` blocks and atexit tear the rig down."""
     def handler(signum, _frame):
         raise SystemExit(128 + signum)
@@ -475,7 +475,7 @@ def main():
     if args.cmd == "cleanup":
         cleanup_stale()
         return 0
-    install_signal_teardown([])
+    install_signal_teardown()
     rig = Rig(syslog_port=args.syslog_port, auth_verbose=args.auth_verbose)
     try:
         rig.up(receiver_output=rig.path("received.log"))

@@ -14,11 +14,11 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rig as R            # noqa: E402
 import scenarios as S      # noqa: E402
@@ -232,7 +232,7 @@ def main():
         print("rig_validate: missing %s; run tests/e2e/install-e2e-deps.sh" % ", ".join(miss))
         return 1
     R.cleanup_stale()
-    R.install_signal_teardown([])
+    R.install_signal_teardown()
     started = time.monotonic()
     rig = R.Rig(syslog_port=args.syslog_port, auth_verbose="yes")
     failures = []

@@ -171,6 +171,35 @@ TEST(UdpListener, DrainHandsOverQueuedDatagramsBeforeClosing) {
   ::close(fd);
 }
 
+TEST(UdpListener, KernelDropCountArrivesWithTheNextDatagram) {
+  CollectingSink sink;
+  UdpListenerStats stats;
+  UdpListenerOptions options;
+  options.endpoint = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  options.allowed_senders = SenderFilter(prefixes({"127.0.0.0/8"}));
+  options.receive_buffer_bytes = 4096;
+  IoThread t;
+  UdpListener listener(t.io, sink, stats, options);
+  std::string error;
+  ASSERT_TRUE(listener.open(error)) << error;
+  const sockaddr_in dest = to_sockaddr(listener.local_endpoint().port());
+  const int fd = client_socket(SOCK_DGRAM, "127.0.0.1");
+  const std::string msg(200, 'x');
+  // Burst before the listener reads anything: most of it is dropped by the kernel.
+  for (int i = 0; i < 500; ++i) {
+    ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&dest), sizeof dest);
+  }
+  listener.start();
+  t.start();
+  ASSERT_TRUE(wait_for([&] { return sink.count() > 0; }));
+  std::this_thread::sleep_for(50ms);
+  ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&dest), sizeof dest);
+  ASSERT_TRUE(wait_for([&] { return stats.datagrams.load() + stats.kernel_drops.load() == 501; }))
+      << "received " << stats.datagrams.load() << ", kernel drops " << stats.kernel_drops.load();
+  EXPECT_GT(stats.kernel_drops.load(), 0u);
+  ::close(fd);
+}
+
 struct TcpFixture : ::testing::Test {
   CollectingSink sink;
   TcpListenerStats stats;
