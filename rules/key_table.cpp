@@ -1,36 +1,82 @@
 #include "rules/key_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
+#include <new>
 
 namespace authwall::rules {
+
+namespace {
+constexpr std::size_t kHugePage = 2u << 20;
+}  // namespace
+
+TableMemory::TableMemory(std::size_t bytes) : bytes_(bytes) {
+  if (bytes >= kHugePage) {
+    // Anonymous mappings are zero-filled and only become resident when touched.
+    const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = ::mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE);  // a hint; fine if THP is off
+    data_ = static_cast<unsigned char*>(p);
+    bytes_ = rounded;
+    mapped_ = true;
+  } else {
+    data_ = new unsigned char[bytes]();
+  }
+}
+
+TableMemory::~TableMemory() {
+  if (data_ == nullptr) return;
+  if (mapped_) {
+    ::munmap(data_, bytes_);
+  } else {
+    delete[] data_;
+  }
+}
+
+TableMemory& TableMemory::operator=(TableMemory&& o) noexcept {
+  if (this != &o) {
+    this->~TableMemory();
+    data_ = o.data_;
+    bytes_ = o.bytes_;
+    mapped_ = o.mapped_;
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
 
 KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries)
     : stride_((sizeof(KeyEntry) + slot_bytes + 7) / 8 * 8),
       max_entries_(std::max<std::size_t>(max_entries, 1)) {
   capacity_ = std::min(std::bit_ceil(std::max<std::size_t>(initial_entries, 16)), max_entries_);
-  slab_.reset(new unsigned char[capacity_ * stride_]());
-  index_.assign(std::bit_ceil(capacity_ * 2), 0);
-  index_mask_ = index_.size() - 1;
+  slab_mem_ = TableMemory(capacity_ * stride_);
+  slab_ = slab_mem_.data();
+  rehash(std::bit_ceil(capacity_ * 2));
 }
 
 void KeyTable::clear() noexcept {
-  std::memset(slab_.get(), 0, capacity_ * stride_);
-  std::fill(index_.begin(), index_.end(), 0);
+  std::memset(slab_, 0, capacity_ * stride_);
+  std::memset(index_, 0, index_size_ * sizeof(std::uint64_t));
   used_ = size_ = hand_ = 0;
   free_head_ = 0;
 }
 
 void KeyTable::grow_slab() {
   const std::size_t cap = std::min(capacity_ * 2, max_entries_);
-  std::unique_ptr<unsigned char[]> slab(new unsigned char[cap * stride_]());
-  std::memcpy(slab.get(), slab_.get(), used_ * stride_);
-  slab_ = std::move(slab);
+  TableMemory slab(cap * stride_);
+  std::memcpy(slab.data(), slab_, used_ * stride_);
+  slab_mem_ = std::move(slab);
+  slab_ = slab_mem_.data();
   capacity_ = cap;
 }
 
 void KeyTable::rehash(std::size_t index_size) {
-  index_.assign(index_size, 0);
+  index_mem_ = TableMemory(index_size * sizeof(std::uint64_t));
+  index_ = reinterpret_cast<std::uint64_t*>(index_mem_.data());
+  index_size_ = index_size;
   index_mask_ = index_size - 1;
   for (std::size_t s = 0; s < used_; ++s) {
     const KeyEntry* e = entry(static_cast<std::uint32_t>(s));
@@ -55,7 +101,7 @@ KeyEntry* KeyTable::insert(std::uint64_t fp, std::uint32_t now) {
     slot = static_cast<std::uint32_t>(used_++);
   }
   ++size_;
-  if (size_ * 2 > index_.size()) rehash(index_.size() * 2);
+  if (size_ * 2 > index_size_) rehash(index_size_ * 2);
   KeyEntry* e = entry(slot);
   std::memset(static_cast<void*>(e), 0, stride_);
   e->fp = fp;

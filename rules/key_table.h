@@ -20,6 +20,28 @@
 
 namespace authwall::rules {
 
+// Zeroed memory for the tables. Large blocks are mapped separately and marked for transparent
+// huge pages: lookups land on random addresses over tens of megabytes, and with 4 KiB pages
+// nearly every one would also miss the TLB.
+class TableMemory {
+ public:
+  TableMemory() = default;
+  explicit TableMemory(std::size_t bytes);
+  ~TableMemory();
+  TableMemory(TableMemory&& o) noexcept : data_(o.data_), bytes_(o.bytes_), mapped_(o.mapped_) {
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  TableMemory& operator=(TableMemory&& o) noexcept;
+  unsigned char* data() const noexcept { return data_; }
+  std::size_t bytes() const noexcept { return bytes_; }
+
+ private:
+  unsigned char* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool mapped_ = false;
+};
+
 struct KeyEntry {
   std::uint64_t fp = 0;            // fingerprint; 0 = free slab slot
   std::uint32_t last_seen = 0;     // seconds (Unix, truncated) of the last event for this key
@@ -56,7 +78,7 @@ class KeyTable {
   void prefetch_entry(std::uint64_t fp) const noexcept {
     const std::uint64_t v = index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_];
     if (v == 0) return;
-    const unsigned char* e = slab_.get() + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
+    const unsigned char* e = slab_ + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
     __builtin_prefetch(e);
     __builtin_prefetch(e + stride_ - 1);
   }
@@ -96,16 +118,16 @@ class KeyTable {
   std::size_t stride() const noexcept { return stride_; }
   // Bytes held by the slab and index (what a tracked key costs, with growth slack).
   std::size_t memory_bytes() const noexcept {
-    return capacity_ * stride_ + index_.size() * sizeof(std::uint64_t);
+    return capacity_ * stride_ + index_size_ * sizeof(std::uint64_t);
   }
   void clear() noexcept;
 
  private:
   KeyEntry* entry(std::uint32_t slot) noexcept {
-    return reinterpret_cast<KeyEntry*>(slab_.get() + static_cast<std::size_t>(slot) * stride_);
+    return reinterpret_cast<KeyEntry*>(slab_ + static_cast<std::size_t>(slot) * stride_);
   }
   std::uint32_t slot_of(const KeyEntry* e) const noexcept {
-    return static_cast<std::uint32_t>((reinterpret_cast<const unsigned char*>(e) - slab_.get()) /
+    return static_cast<std::uint32_t>((reinterpret_cast<const unsigned char*>(e) - slab_) /
                                       stride_);
   }
   void grow_slab();
@@ -114,12 +136,16 @@ class KeyTable {
 
   std::size_t stride_;
   std::size_t max_entries_;
-  std::unique_ptr<unsigned char[]> slab_;
+  unsigned char* slab() const noexcept { return slab_mem_.data(); }
+  TableMemory slab_mem_;
+  unsigned char* slab_ = nullptr;
   std::size_t capacity_ = 0;  // slab entries allocated
   std::size_t used_ = 0;      // slab entries ever handed out (high-water mark)
   std::size_t size_ = 0;      // live entries
   std::uint32_t free_head_ = 0;  // 1-based slot of the first free slab entry; 0 = none
-  std::vector<std::uint64_t> index_;  // (fp >> 32) << 32 | (slot + 1); 0 = empty
+  TableMemory index_mem_;
+  std::uint64_t* index_ = nullptr;  // (fp >> 32) << 32 | (slot + 1); 0 = empty
+  std::size_t index_size_ = 0;
   std::size_t index_mask_ = 0;
   std::size_t hand_ = 0;
 };

@@ -374,7 +374,8 @@ def phase(rig, res, verbose, base):
     ]
     threads = []
     for name, fn, target in jobs:
-        t = threading.Thread(target=attack_and_verify, args=(rig, res, name, verbose, fn, target))
+        t = threading.Thread(target=attack_and_verify, args=(rig, res, name, verbose, fn, target),
+                             daemon=True)
         threads.append(t)
         t.start()
     mistypes = {}
@@ -382,7 +383,7 @@ def phase(rig, res, verbose, base):
     def mistype(key, proto):
         mistypes[key] = S.mistype_then_login(rig, a[key], proto=proto)
     for key, proto in (("mistype_smtp", "smtp"), ("mistype_imap", "imap")):
-        t = threading.Thread(target=mistype, args=(key, proto))
+        t = threading.Thread(target=mistype, args=(key, proto), daemon=True)
         threads.append(t)
         t.start()
     for t in threads:
@@ -436,7 +437,7 @@ def main():
             t0 = time.monotonic()
             spray["out"] = S.password_spray(rig, spray_src, SPRAY_USERS, interval=6.0)
             spray["secs"] = time.monotonic() - t0
-        spray_thread = threading.Thread(target=run_spray)
+        spray_thread = threading.Thread(target=run_spray, daemon=True)
         spray_thread.start()
 
         a_yes = phase(rig, res, "yes", 101)

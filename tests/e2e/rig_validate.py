@@ -90,7 +90,7 @@ def run_phase(rig, phase):
         "inject_smtp": lambda: S.client_login(rig, "smtp", v4["inject_smtp"], 587, [INJECT_USER],
                                               ["x"], starttls=True, ehlo="unknown[%s]" % INJECT_IP),
     }
-    threads = [threading.Thread(target=act, args=(n, f)) for n, f in jobs.items()]
+    threads = [threading.Thread(target=act, args=(n, f), daemon=True) for n, f in jobs.items()]
     for t in threads:
         t.start()
     # A client that skips the PROXY header on the PROXY-protocol service (what a misconfigured

@@ -134,7 +134,7 @@ def _parallel(fn, argsets):
 
     def one(i, a):
         out[i] = fn(*a)
-    ts = [threading.Thread(target=one, args=(i, a)) for i, a in enumerate(argsets)]
+    ts = [threading.Thread(target=one, args=(i, a), daemon=True) for i, a in enumerate(argsets)]
     for t in ts:
         t.start()
     for t in ts:
