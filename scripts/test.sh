@@ -11,7 +11,7 @@ root=$PWD
 jobs=${AUTHWALL_JOBS:-2}
 fuzz_seconds=${AUTHWALL_FUZZ_SECONDS:-30}
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --e2e   # incl. real Postfix, Dovecot, HAProxy for tests/e2e
 
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
