@@ -648,9 +648,10 @@ class ActionsWorker {
 class PipelineWorker final : public ingest::MessageSink {
  public:
   PipelineWorker(const SnapshotHolder& holder, PipelineMetrics& metrics, ActionQueue& queue)
-      : holder_(holder), metrics_(metrics), queue_(queue) {
-    snapshot_ = holder_.get(generation_);
-    normalizer_ = std::make_unique<normalize::Normalizer>(snapshot_->patterns);
+      : holder_(holder), metrics_(metrics), queue_(queue),
+        normalizer_(std::make_unique<normalize::Normalizer>()) {
+    // The snapshot is taken at the first message (generation 0 is never published), so the
+    // worker can exist before the rules are built.
     decisions_.reserve(16);
   }
 
@@ -740,7 +741,8 @@ class Daemon {
  private:
   bool build_snapshot(const LoadedConfig& loaded, const RuleSnapshot* previous,
                       std::shared_ptr<RuleSnapshot>& out);
-  bool open_listeners();
+  // 0 when every listener is open, else the exit code (2: a bad address, 1: cannot bind).
+  int open_listeners();
   void register_metrics();
   void on_signal(int signo);
   void reload();
@@ -780,6 +782,9 @@ class Daemon {
   std::unique_ptr<ControlSocketServer> control_;
   bool stopping_ = false;
   std::uint64_t housekeeping_ticks_ = 0;
+  struct {
+    std::uint64_t received = 0, events = 0, parse_errors = 0, bans = 0;
+  } summary_;
   static constexpr std::int64_t kBanHistoryDays = 90;
   RateLimitedLog proxy_log_{60 * kMicrosPerSecond};
 };
@@ -841,7 +846,7 @@ bool Daemon::build_snapshot(const LoadedConfig& loaded, const RuleSnapshot* prev
   return true;
 }
 
-bool Daemon::open_listeners() {
+int Daemon::open_listeners() {
   const ingest::SenderFilter filter(loaded_.config.listen.allowed_senders);
   std::size_t next = 0;
   for (const auto& text : loaded_.config.listen.udp) {
@@ -850,7 +855,7 @@ bool Daemon::open_listeners() {
     if (!parse_host_port(text, addr, port)) {
       std::fprintf(stderr, "authwall: %s: listen.udp entry '%s' is not HOST:PORT\n",
                    loaded_.config.path.c_str(), text.c_str());
-      return false;
+      return 2;
     }
     ingest::UdpListenerOptions o;
     o.endpoint = {addr, port};
@@ -862,7 +867,7 @@ bool Daemon::open_listeners() {
     std::string error;
     if (!l->open(error)) {
       LOG_ERROR("cannot listen on udp %s: %s", text.c_str(), error.c_str());
-      return false;
+      return 1;
     }
     udp_.push_back(std::move(l));
     udp_owner_.push_back(owner);
@@ -875,7 +880,7 @@ bool Daemon::open_listeners() {
     if (!parse_host_port(text, addr, port)) {
       std::fprintf(stderr, "authwall: %s: listen.tcp entry '%s' is not HOST:PORT\n",
                    loaded_.config.path.c_str(), text.c_str());
-      return false;
+      return 2;
     }
     ingest::TcpListenerOptions o;
     o.endpoint = {addr, port};
@@ -885,11 +890,11 @@ bool Daemon::open_listeners() {
     std::string error;
     if (!l->open(error)) {
       LOG_ERROR("cannot listen on tcp %s: %s", text.c_str(), error.c_str());
-      return false;
+      return 1;
     }
     tcp_.push_back(std::move(l));
   }
-  return true;
+  return 0;
 }
 
 void Daemon::register_metrics() {
@@ -1070,6 +1075,25 @@ void Daemon::housekeeping() {
   book_.prune(now);
   // Hourly: keep the state database from growing without bound. Ban history is kept for a
   // while for audits; offence history only as far back as escalation looks.
+  // Every 10 minutes, one summary line (the data path itself never logs per message).
+  if (housekeeping_ticks_ % 600 == 599) {
+    std::uint64_t received = 0;
+    for (const Counter* c : metrics_.received) received += c->value();
+    std::uint64_t events = 0;
+    for (const auto& per_source : metrics_.events) {
+      for (const Counter* c : per_source) events += c->value();
+    }
+    const std::uint64_t parse_errors = metrics_.dropped_parse->value();
+    const std::uint64_t bans = metrics_.ban_latency->count();
+    if (received != summary_.received) {
+      LOG_INFO("last 10 min: %llu messages, %llu events, %llu unparseable, %llu automatic bans; %zu bans active",
+               static_cast<unsigned long long>(received - summary_.received),
+               static_cast<unsigned long long>(events - summary_.events),
+               static_cast<unsigned long long>(parse_errors - summary_.parse_errors),
+               static_cast<unsigned long long>(bans - summary_.bans), book_.count(now));
+    }
+    summary_ = {received, events, parse_errors, bans};
+  }
   if (++housekeeping_ticks_ % 3600 == 1) {
     ban_store_->purge_expired(now);
     ban_store_->prune_history(now - kBanHistoryDays * 86400 * kMicrosPerSecond);
@@ -1198,11 +1222,45 @@ int Daemon::run() {
     return 2;
   }
 
-  // State first: the offence history feeds escalation, the ban store reconciliation.
+  std::string error;
+  // Sockets first: a second daemon on the same configuration fails here, before it touches the
+  // state database or the firewall the running one owns.
+  for (std::size_t i = 0; i < options_.io_threads; ++i) {
+    auto w = std::make_unique<IoWorker>();
+    w->pipeline = std::make_unique<PipelineWorker>(snapshots_, metrics_, queue_);
+    w->tcp = std::make_unique<ingest::TcpWorker>(w->io, *w->pipeline);
+    workers_.push_back(std::move(w));
+  }
+  if (const int rc = open_listeners(); rc != 0) return rc;
+
+  if (!config.metrics_listen.empty()) {
+    asio::ip::address addr;
+    unsigned short port = 0;
+    if (!parse_host_port(config.metrics_listen, addr, port)) {
+      std::fprintf(stderr, "authwall: %s: metrics.listen '%s' is not HOST:PORT\n", config.path.c_str(),
+                   config.metrics_listen.c_str());
+      return 2;
+    }
+    http_ = std::make_unique<HttpServer>(
+        control_io_, [this](std::string_view m, std::string_view p) { return http(m, p); });
+    if (!http_->listen({addr, port}, error)) {
+      LOG_ERROR("cannot listen on metrics.listen %s: %s", config.metrics_listen.c_str(), error.c_str());
+      return 1;
+    }
+  }
+  if (!config.control_socket.empty()) {
+    control_ = std::make_unique<ControlSocketServer>(
+        control_io_, [this](std::string_view request) { return control(request); });
+    if (!control_->listen(config.control_socket, 0600, error)) {
+      LOG_ERROR("%s", error.c_str());
+      return 1;
+    }
+  }
+
+  // Then the state: the offence history feeds escalation, the ban store reconciliation.
   std::error_code fs_error;
   const auto state_dir = std::filesystem::path(config.state_path).parent_path();
   if (!state_dir.empty()) std::filesystem::create_directories(state_dir, fs_error);
-  std::string error;
   ban_store_ = state::BanStore::open(config.state_path, error);
   if (!ban_store_) {
     LOG_ERROR("%s", error.c_str());
@@ -1251,43 +1309,12 @@ int Daemon::run() {
            backend_name_.c_str(), rec.restored, rec.expired_dropped, rec.foreign_removed,
            rec.failed > 0 ? " (some changes failed)" : "");
 
+
   build_snapshot(loaded_, nullptr, snapshot_);
   snapshots_.publish(snapshot_);
   register_rule_metrics(*snapshot_);
   metrics_.bans_for_rule("manual");
-
-  for (std::size_t i = 0; i < options_.io_threads; ++i) {
-    auto w = std::make_unique<IoWorker>();
-    w->pipeline = std::make_unique<PipelineWorker>(snapshots_, metrics_, queue_);
-    w->tcp = std::make_unique<ingest::TcpWorker>(w->io, *w->pipeline);
-    workers_.push_back(std::move(w));
-  }
-  if (!open_listeners()) return 1;
   register_metrics();
-
-  if (!config.metrics_listen.empty()) {
-    asio::ip::address addr;
-    unsigned short port = 0;
-    if (!parse_host_port(config.metrics_listen, addr, port)) {
-      std::fprintf(stderr, "authwall: %s: metrics.listen '%s' is not HOST:PORT\n", config.path.c_str(),
-                   config.metrics_listen.c_str());
-      return 2;
-    }
-    http_ = std::make_unique<HttpServer>(
-        control_io_, [this](std::string_view m, std::string_view p) { return http(m, p); });
-    if (!http_->listen({addr, port}, error)) {
-      LOG_ERROR("cannot listen on metrics.listen %s: %s", config.metrics_listen.c_str(), error.c_str());
-      return 1;
-    }
-  }
-  if (!config.control_socket.empty()) {
-    control_ = std::make_unique<ControlSocketServer>(
-        control_io_, [this](std::string_view request) { return control(request); });
-    if (!control_->listen(config.control_socket, 0600, error)) {
-      LOG_ERROR("%s", error.c_str());
-      return 1;
-    }
-  }
 
   signals_ = std::make_unique<asio::signal_set>(control_io_, SIGTERM, SIGINT, SIGHUP);
   signals_->async_wait([this](boost::system::error_code ec, int s) {

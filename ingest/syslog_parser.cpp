@@ -360,9 +360,11 @@ SyslogParseError parse_3164(Ptr p, Ptr end, UnixMicros now, SyslogMessage& out) 
     return SyslogParseError::ok;
   }
   // No timestamp: RFC 3164 4.3.3 makes the whole rest the message. A leading token that is
-  // unmistakably a tag ("postfix/smtpd[1]: ...") is still split off.
+  // unmistakably a tag ("postfix/smtpd[1]: ...") is still split off. A JSON object is never a
+  // tag: a bare JSON datagram (rsyslog's JSON templates, journald exports) often has a first
+  // token like `{"MESSAGE":"warning:` or `{"tags":["a"],` that only looks like one.
   const Ptr token_end = find_char(p, end, ' ');
-  if (looks_like_tag(p, token_end)) {
+  if (*p != '{' && looks_like_tag(p, token_end)) {
     tag_and_message(p, end, out);
   } else {
     out.message = message_text(p, end);

@@ -67,7 +67,8 @@ bool UdpListener::open(std::string& error) {
     // "[::]:514" should take IPv4 senders too; their addresses arrive IPv4-mapped.
     socket_.set_option(boost::asio::ip::v6_only(false), ec);
   }
-  if (!ec) socket_.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  // No SO_REUSEADDR: on UDP it would let a second daemon bind the same port and silently take
+  // a share of the datagrams.
   if (!ec) socket_.bind(options_.endpoint, ec);
   if (ec) {
     error = ec.message();

@@ -76,6 +76,10 @@ constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >
 constexpr bool is_base64(char c) noexcept {
   return is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=';
 }
+// Session ids as other services pass them to auth: LMTP numbers each recipient after the first
+// "<transaction id>:R2" (lmtp-recipient.c), proxied logins may carry "<id>:<n>". Such a session
+// must still parse, or a user name holding a fake prefix would be the only one that does.
+constexpr bool is_session_char(char c) noexcept { return is_base64(c) || c == ':'; }
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -237,7 +241,7 @@ bool parse_login_tail(string_view tail, Found& f) noexcept {
       }
       const string_view id = rest.substr(0, rest.size() - 1);
       for (char ch : id)
-        if (!is_base64(ch)) return false;
+        if (!is_session_char(ch)) return false;
       f.session = id;
       return true;
     } else if (!seen_secured && c.starts_with("secured") &&
@@ -501,7 +505,7 @@ bool prefix_ends_at(string_view text, std::size_t user_at, std::size_t close,
   int ngroups = 0;
   while (ngroups < 2 && q < text.size() && text[q] == '<') {
     std::size_t e = q + 1;
-    while (e < text.size() && e - q - 1 <= kMaxSessionLength && is_base64(text[e])) ++e;
+    while (e < text.size() && e - q - 1 <= kMaxSessionLength && is_session_char(text[e])) ++e;
     if (e >= text.size() || text[e] != '>' || e == q + 1) return false;
     groups[ngroups++] = text.substr(q + 1, e - q - 1);
     q = e + 1;
@@ -530,7 +534,7 @@ bool prefix_ends_at(string_view text, std::size_t user_at, std::size_t close,
   std::size_t e = close;
   if (e > user_at && text[e - 1] == '>') {  // 2.2/2.3 ",<session>"
     std::size_t b = e - 1;
-    while (b > user_at && e - 1 - b <= kMaxSessionLength && is_base64(text[b - 1])) --b;
+    while (b > user_at && e - 1 - b <= kMaxSessionLength && is_session_char(text[b - 1])) --b;
     if (b == e - 1 || b < user_at + 2 || text[b - 1] != '<' || text[b - 2] != ',') return false;
     if (!session.empty()) return false;
     session = text.substr(b, e - 1 - b);
@@ -642,6 +646,10 @@ Found parse_auth_prefixed(string_view text) noexcept {
     }
     return unmatched(text);
   }
+
+  // "<id>:R2": LMTP's lookup of a message's second and later recipients, not a client login;
+  // its address (if any) is the MTA's.
+  if (prefix.session.find(':') != npos) return ignored();
 
   string_view message = text.substr(prefix.message_at);
   const Level level = strip_level(message);

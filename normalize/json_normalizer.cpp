@@ -441,9 +441,25 @@ bool parse_rfc3339(std::string_view s, UnixMicros& out) noexcept {
   return true;
 }
 
+namespace {
+
+// The wrapped line is rebuilt here as "<host> <tag>[<pid>]: <msg>", laid out as
+// parse_syslog would leave it in a receive buffer. The Dovecot normalizer rejoins HOSTNAME or
+// TAG with MSG of log_path lines ("imap-login: ...", "auth(first second,...") by the
+// distance between the views, which only means something when they lie in one buffer in
+// syslog order; JSON gives them in any key order, in simdjson's string buffer or in the outer
+// message. Hosts and tags longer than syslog allows are cut.
+constexpr std::size_t kMaxHost = 255;
+constexpr std::size_t kMaxTag = 255;
+constexpr std::size_t kMaxPid = 128;
+constexpr std::size_t kLineCapacity = kMaxHost + 1 + kMaxTag + kMaxPid + 4 + ingest::kMaxSyslogMessageLength;
+
+}  // namespace
+
 struct JsonNormalizer::Impl {
   static constexpr std::size_t kCapacity = ingest::kMaxSyslogMessageLength;
   std::unique_ptr<char[]> padded{new char[kCapacity + simdjson::SIMDJSON_PADDING]};
+  std::unique_ptr<char[]> line{new char[kLineCapacity]};
   od::parser parser{kCapacity};
 
   Impl() {
@@ -452,6 +468,43 @@ struct JsonNormalizer::Impl {
     if (parser.allocate(kCapacity) != simdjson::SUCCESS) return;
   }
 };
+
+namespace {
+
+std::size_t put(char* out, std::size_t at, std::string_view s, std::size_t max) noexcept {
+  const std::size_t n = s.size() < max ? s.size() : max;
+  if (n != 0) std::memcpy(out + at, s.data(), n);
+  return at + n;
+}
+
+// Copies the wrapped line's host, tag, pid and message into `buf` (kLineCapacity bytes)
+// in syslog order and points `embedded` at the copies.
+void rebuild_line(ingest::SyslogMessage& embedded, char* buf) noexcept {
+  std::size_t at = put(buf, 0, embedded.hostname, kMaxHost);
+  const std::string_view host(buf, at);
+  if (at != 0) buf[at++] = ' ';
+  const std::size_t app_at = at;
+  at = put(buf, at, embedded.app_name, kMaxTag);
+  const std::string_view app(buf + app_at, at - app_at);
+  std::string_view pid;
+  if (!embedded.procid.empty()) {
+    buf[at++] = '[';
+    const std::size_t pid_at = at;
+    at = put(buf, at, embedded.procid, kMaxPid);
+    pid = std::string_view(buf + pid_at, at - pid_at);
+    buf[at++] = ']';
+  }
+  buf[at++] = ':';
+  buf[at++] = ' ';
+  const std::size_t msg_at = at;
+  at = put(buf, at, embedded.message, kLineCapacity - at);
+  embedded.hostname = host;
+  embedded.app_name = app;
+  embedded.procid = pid;
+  embedded.message = std::string_view(buf + msg_at, at - msg_at);
+}
+
+}  // namespace
 
 JsonNormalizer::JsonNormalizer() : impl_(std::make_unique<Impl>()) {}
 JsonNormalizer::~JsonNormalizer() = default;
@@ -520,6 +573,7 @@ JsonOutcome JsonNormalizer::normalize(const ingest::SyslogMessage& outer, std::s
   }
   if (c.procid.present) embedded.procid = c.procid.value;
   if (c.host.present) embedded.hostname = c.host.value;
+  rebuild_line(embedded, impl_->line.get());
   if (c.time.present) {
     embedded.has_time = true;
     embedded.time = c.time.value;

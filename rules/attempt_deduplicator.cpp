@@ -1,5 +1,6 @@
 #include "rules/attempt_deduplicator.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -34,6 +35,12 @@ std::uint64_t ip_tag(const IpAddress& ip, std::uint64_t seed) noexcept {
   std::memcpy(&a, ip.bytes.data(), 8);
   std::memcpy(&b, ip.bytes.data() + 8, 8);
   return nonzero(mix64(mix64(a ^ seed) ^ b ^ (ip.is_v4 ? 0x5a5a : 0)));
+}
+
+std::uint32_t seconds(UnixMicros t) noexcept {
+  if (t <= 0) return 0;
+  const UnixMicros s = t / kMicrosPerSecond;
+  return s >= 0xffffffffLL ? 0xffffffffU : static_cast<std::uint32_t>(s);
 }
 
 std::size_t sets_for(std::uint32_t capacity, std::size_t ways) {
@@ -72,8 +79,8 @@ AttemptRole classify_attempt(const AuthEvent& e) noexcept {
 AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_(options) {
   const std::size_t ss = sets_for(options.session_capacity, kWays);
   const std::size_t ts = sets_for(options.tie_capacity, kWays);
-  sessions_.resize(ss * kWays);
-  ties_.resize(ts * kWays);
+  sessions_.resize(ss);
+  ties_.resize(ts);
   session_sets_mask_ = ss - 1;
   tie_sets_mask_ = ts - 1;
 }
@@ -81,19 +88,21 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
 AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_t tag,
                                                                     UnixMicros now,
                                                                     bool create) noexcept {
-  SessionSlot* set = &sessions_[(tag & session_sets_mask_) * kWays];
+  SessionSlot* set = sessions_[tag & session_sets_mask_].way;
+  const std::uint32_t now_s = seconds(now);
+  const std::uint32_t idle_s = static_cast<std::uint32_t>(options_.session_idle / kMicrosPerSecond);
   SessionSlot* free_slot = nullptr;
   SessionSlot* oldest = nullptr;
   for (std::size_t i = 0; i < kWays; ++i) {
     SessionSlot& s = set[i];
-    const bool stale = s.tag != 0 && now - s.last > options_.session_idle;
+    const bool stale = s.tag != 0 && now_s > s.last_s && now_s - s.last_s > idle_s;
     if (s.tag == tag) {
       if (stale) s.counted = 0;  // the same id reused long after: a new session
       return &s;
     }
     if (s.tag == 0 || stale) {
       if (free_slot == nullptr) free_slot = &s;
-    } else if (oldest == nullptr || s.last < oldest->last) {
+    } else if (oldest == nullptr || s.last_s < oldest->last_s) {
       oldest = &s;
     }
   }
@@ -103,13 +112,13 @@ AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_
     victim = oldest;
     ++stats_.session_evictions;
   }
-  *victim = SessionSlot{tag, now, 0};
+  *victim = SessionSlot{tag, now_s, 0};
   return victim;
 }
 
 bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool taker_is_dovecot,
                                    UnixMicros now) noexcept {
-  TieSlot* set = &ties_[(ip & tie_sets_mask_) * kWays];
+  TieSlot* set = ties_[ip & tie_sets_mask_].way;
   for (std::size_t i = 0; i < kWays; ++i) {
     TieSlot& t = set[i];
     if (t.ip_tag != ip || t.from_dovecot == taker_is_dovecot || t.count == 0) continue;
@@ -125,7 +134,7 @@ bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bo
 
 void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, bool from_dovecot,
                                   UnixMicros now) noexcept {
-  TieSlot* set = &ties_[(ip & tie_sets_mask_) * kWays];
+  TieSlot* set = ties_[ip & tie_sets_mask_].way;
   TieSlot* victim = &set[0];
   for (std::size_t i = 0; i < kWays; ++i) {
     TieSlot& t = set[i];
@@ -162,8 +171,12 @@ AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
 }
 
 void AttemptDeduplicator::prefetch(const AttemptKeys& k) const noexcept {
-  if (k.session != 0) __builtin_prefetch(&sessions_[(k.session & session_sets_mask_) * kWays]);
-  if (k.ip != 0) __builtin_prefetch(&ties_[(k.ip & tie_sets_mask_) * kWays]);
+  if (k.session != 0) __builtin_prefetch(&sessions_[k.session & session_sets_mask_]);
+  if (k.ip != 0) {
+    const TieSet* t = &ties_[k.ip & tie_sets_mask_];
+    __builtin_prefetch(t);
+    __builtin_prefetch(reinterpret_cast<const char*>(t) + 64);
+  }
 }
 
 std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const AttemptKeys& k,
@@ -192,7 +205,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
       if (k.session != 0) {  // Postfix without a pid (cut tag) has no session
         SessionSlot* s = find_session(k.session, now, true);
         s->counted += e.attempts;
-        s->last = now;
+        s->last_s = std::max(s->last_s, seconds(now));
       }
       if (k.role == AttemptRole::session_attempt) return e.attempts;
       std::uint32_t fresh = 0;
@@ -212,7 +225,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
       SessionSlot* s = find_session(k.session, now, true);
       const std::uint32_t fresh = e.attempts > s->counted ? e.attempts - s->counted : 0;
       s->counted += fresh;
-      s->last = now;
+      s->last_s = std::max(s->last_s, seconds(now));
       stats_.duplicate_attempts += e.attempts - fresh;
       return fresh;
     }

@@ -89,10 +89,14 @@ class AttemptDeduplicator {
 
  private:
   static constexpr std::size_t kWays = 4;
+  // A set is one cache line (sessions) or two (ties): one lookup, one or two misses at most.
   struct SessionSlot {
-    std::uint64_t tag = 0;  // 0 = empty
-    UnixMicros last = 0;
-    std::uint32_t counted = 0;
+    std::uint64_t tag = 0;      // 0 = empty
+    std::uint32_t last_s = 0;   // seconds (Unix) of the session's last line
+    std::uint32_t counted = 0;  // attempts of this session counted so far
+  };
+  struct alignas(64) SessionSet {
+    SessionSlot way[kWays];
   };
   struct TieSlot {
     std::uint64_t ip_tag = 0;     // 0 = empty
@@ -101,6 +105,10 @@ class AttemptDeduplicator {
     std::uint32_t count = 0;
     bool from_dovecot = false;
   };
+  struct alignas(64) TieSet {
+    TieSlot way[kWays];
+  };
+  static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 128);
 
   std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
@@ -111,8 +119,8 @@ class AttemptDeduplicator {
                UnixMicros now) noexcept;
 
   DedupOptions options_;
-  std::vector<SessionSlot> sessions_;
-  std::vector<TieSlot> ties_;
+  std::vector<SessionSet> sessions_;
+  std::vector<TieSet> ties_;
   std::size_t session_sets_mask_ = 0;
   std::size_t tie_sets_mask_ = 0;
   DedupStats stats_;

@@ -321,6 +321,9 @@ void parse_rule(const YAML::Node& node, ErrorSink& sink, RuleSet& out) {
       sink.add(n, "distinct must be 'user' (the only field counted by distinct values)");
     }
   }
+  if (rule.distinct_user && rule.key != KeyKind::ip) {
+    sink.add(node["distinct"], "distinct: user needs key: ip (per user or per ip+user there is only one name)");
+  }
   if (const auto n = node["threshold"]; !n) {
     sink.add(node, "rule '" + rule.name + "' has no 'threshold'");
   } else {

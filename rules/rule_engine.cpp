@@ -102,7 +102,7 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.table = std::make_unique<KeyTable>(slot_bytes, options_.max_tracked_keys);
     rules_.push_back(std::move(r));
   }
-  plans_.resize(kBatch * std::max<std::size_t>(rules_.size(), 1));
+  plans_.resize(2 * kBatch * std::max<std::size_t>(rules_.size(), 1));
 }
 
 RuleEngine::~RuleEngine() = default;
@@ -288,7 +288,10 @@ void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint3
   stats_.trusted_proxy_failures += attempts;
   UnixMicros& last = proxy_last_warning_[proxy];
   const UnixMicros interval = options_.proxy_warning_interval_seconds * kMicrosPerSecond;
-  if (last != std::numeric_limits<UnixMicros>::min() && now - last < interval && now >= last) return;
+  // Also quiet when time went backwards a little (out-of-order lines in `check -c`).
+  if (last != std::numeric_limits<UnixMicros>::min() && now - last < interval && last - now < interval) {
+    return;
+  }
   last = now;
   if (options_.warn) {
     options_.warn("PROXY protocol probably misconfigured: failures attributed to proxy " +
@@ -322,29 +325,40 @@ void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDec
 void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const UnixMicros> nows,
                            std::vector<BanDecision>& out) {
   const std::size_t n_rules = rules_.size();
-  for (std::size_t base = 0; base < events.size(); base += kBatch) {
-    const std::size_t n = std::min(kBatch, events.size() - base);
-    // Stage 1: plans, and the first cache line each lookup will need (index slot, dedup set).
+  const std::size_t total = std::min(events.size(), nows.size());
+  // Software pipeline over groups of kBatch events, so each memory access has a whole group's
+  // work to arrive in: group g+1 is planned and its index slots (and dedup sets) requested,
+  // group g's entries are requested (its index slots were requested one group earlier), then
+  // group g is evaluated. Plans are pure functions of the event; prefetches are only hints and
+  // every lookup is done afresh when evaluating, so the result is exactly on_event's.
+  const auto start_group = [&](std::size_t base, std::size_t half) {
+    const std::size_t n = std::min(kBatch, total - base);
     for (std::size_t j = 0; j < n; ++j) {
-      RulePlan* p = &plans_[j * n_rules];
+      const std::size_t slot = half * kBatch + j;
+      RulePlan* p = &plans_[slot * n_rules];
       plan(events[base + j], p);
-      attempt_keys_[j] = dedup_.keys(events[base + j]);
-      dedup_.prefetch(attempt_keys_[j]);
+      attempt_keys_[slot] = dedup_.keys(events[base + j]);
+      dedup_.prefetch(attempt_keys_[slot]);
       for (std::size_t i = 0; i < n_rules; ++i) {
         if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
       }
     }
-    // Stage 2: with the index slots arriving, the entries they point to.
+  };
+  if (total == 0) return;
+  start_group(0, 0);
+  std::size_t half = 0;
+  for (std::size_t base = 0; base < total; base += kBatch, half ^= 1) {
+    const std::size_t n = std::min(kBatch, total - base);
+    if (base + kBatch < total) start_group(base + kBatch, half ^ 1);
     for (std::size_t j = 0; j < n; ++j) {
-      const RulePlan* p = &plans_[j * n_rules];
+      const RulePlan* p = &plans_[(half * kBatch + j) * n_rules];
       for (std::size_t i = 0; i < n_rules; ++i) {
         if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
       }
     }
-    // Stage 3: evaluate in order. Prefetching was only a hint: lookups are done afresh, so
-    // changes made by earlier events of the batch are seen.
     for (std::size_t j = 0; j < n; ++j) {
-      process(events[base + j], nows[base + j], attempt_keys_[j], &plans_[j * n_rules], out);
+      const std::size_t slot = half * kBatch + j;
+      process(events[base + j], nows[base + j], attempt_keys_[slot], &plans_[slot * n_rules], out);
     }
   }
 }

@@ -71,7 +71,8 @@ class RuleEngine {
   void on_event(const normalize::AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out);
   // The same as on_event for each event in order (identical results), but the table lookups of
   // up to kBatch events are started together, so their memory latency overlaps instead of
-  // adding up. What the daemon and `check -c` should call with their batches.
+  // adding up. What the daemon and `check -c` should call with their batches. `nows[i]` is
+  // the time of `events[i]`; extra elements of the longer span are ignored.
   void on_events(std::span<const normalize::AuthEvent> events, std::span<const UnixMicros> nows,
                  std::vector<BanDecision>& out);
   static constexpr std::size_t kBatch = 16;
@@ -125,8 +126,8 @@ class RuleEngine {
                      UnixMicros now);
 
   std::vector<CompiledRule> rules_;
-  std::vector<RulePlan> plans_;  // kBatch * rules_.size(), reused
-  AttemptKeys attempt_keys_[kBatch];
+  std::vector<RulePlan> plans_;  // 2 groups * kBatch * rules_.size(), reused
+  AttemptKeys attempt_keys_[2 * kBatch];
   std::vector<IpPrefix> never_ban_;
   std::vector<IpPrefix> trusted_proxies_;
   std::vector<UnixMicros> proxy_last_warning_;

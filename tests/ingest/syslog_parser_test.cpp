@@ -437,6 +437,24 @@ TEST(Rfc3164Forms, NoTimestampWholeRestIsMessage) {
   EXPECT_EQ(p.message, "connect from x");
 }
 
+// rsyslog's JSON templates over omfwd, and journald exports, send a bare JSON object with no
+// syslog header. Its first token can end in ':' or hold a '[' (`{"MESSAGE":"warning:`,
+// `{"tags":["a"],`): it is still all message, never a tag, or the JSON would be cut in two.
+TEST(Rfc3164Forms, BareJsonObjectIsAllMessage) {
+  constexpr std::string_view kLines[] = {
+      R"({"MESSAGE":"warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: x","SYSLOG_IDENTIFIER":"postfix/smtpd"})",
+      R"(<13>{"tags":["a"], "msg":"x"})",
+      R"({"msg":"imap-login: Disconnected"})",
+  };
+  for (std::string_view line : kLines) {
+    const auto p = parse(line);
+    ASSERT_EQ(p.error, SyslogParseError::ok) << line;
+    EXPECT_EQ(p.app_name, "") << line;
+    EXPECT_EQ(p.message.front(), '{') << line;
+    EXPECT_EQ(p.message.back(), '}') << line;
+  }
+}
+
 TEST(Rfc3164Forms, WordsThatOnlyResembleATimestamp) {
   auto p = parse("<13>May I ask something");
   ASSERT_EQ(p.error, SyslogParseError::ok);
