@@ -364,7 +364,8 @@ SyslogParseError parse_3164(Ptr p, Ptr end, UnixMicros now, SyslogMessage& out) 
   // tag: a bare JSON datagram (rsyslog's JSON templates, journald exports) often has a first
   // token like `{"MESSAGE":"warning:` or `{"tags":["a"],` that only looks like one.
   const Ptr token_end = find_char(p, end, ' ');
-  if (*p != '{' && looks_like_tag(p, token_end)) {
+  const bool json = p != end && *p == '{';
+  if (!json && looks_like_tag(p, token_end)) {
     tag_and_message(p, end, out);
   } else {
     out.message = message_text(p, end);

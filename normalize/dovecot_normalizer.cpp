@@ -77,8 +77,8 @@ constexpr bool is_base64(char c) noexcept {
   return is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=';
 }
 // Session ids as other services pass them to auth: LMTP numbers each recipient after the first
-// "<transaction id>:R2" (lmtp-recipient.c), proxied logins may carry "<id>:<n>". Such a session
-// must still parse, or a user name holding a fake prefix would be the only one that does.
+// "<transaction id>:R2" (lmtp-recipient.c). Such a session must still parse, or a user name
+// holding a fake prefix would be the only prefix that does (and win the uniqueness rule).
 constexpr bool is_session_char(char c) noexcept { return is_base64(c) || c == ':'; }
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

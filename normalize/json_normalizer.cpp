@@ -452,24 +452,8 @@ namespace {
 constexpr std::size_t kMaxHost = 255;
 constexpr std::size_t kMaxTag = 255;
 constexpr std::size_t kMaxPid = 128;
-constexpr std::size_t kLineCapacity = kMaxHost + 1 + kMaxTag + kMaxPid + 4 + ingest::kMaxSyslogMessageLength;
-
-}  // namespace
-
-struct JsonNormalizer::Impl {
-  static constexpr std::size_t kCapacity = ingest::kMaxSyslogMessageLength;
-  std::unique_ptr<char[]> padded{new char[kCapacity + simdjson::SIMDJSON_PADDING]};
-  std::unique_ptr<char[]> line{new char[kLineCapacity]};
-  od::parser parser{kCapacity};
-
-  Impl() {
-    // Size every internal buffer once, here, so no parse ever allocates. A failure leaves the
-    // parser to allocate lazily on first use, which is still correct.
-    if (parser.allocate(kCapacity) != simdjson::SUCCESS) return;
-  }
-};
-
-namespace {
+constexpr std::size_t kLineCapacity =
+    kMaxHost + 1 + kMaxTag + kMaxPid + 4 + ingest::kMaxSyslogMessageLength;
 
 std::size_t put(char* out, std::size_t at, std::string_view s, std::size_t max) noexcept {
   const std::size_t n = s.size() < max ? s.size() : max;
@@ -505,6 +489,19 @@ void rebuild_line(ingest::SyslogMessage& embedded, char* buf) noexcept {
 }
 
 }  // namespace
+
+struct JsonNormalizer::Impl {
+  static constexpr std::size_t kCapacity = ingest::kMaxSyslogMessageLength;
+  std::unique_ptr<char[]> padded{new char[kCapacity + simdjson::SIMDJSON_PADDING]};
+  std::unique_ptr<char[]> line{new char[kLineCapacity]};
+  od::parser parser{kCapacity};
+
+  Impl() {
+    // Size every internal buffer once, here, so no parse ever allocates. A failure leaves the
+    // parser to allocate lazily on first use, which is still correct.
+    if (parser.allocate(kCapacity) != simdjson::SUCCESS) return;
+  }
+};
 
 JsonNormalizer::JsonNormalizer() : impl_(std::make_unique<Impl>()) {}
 JsonNormalizer::~JsonNormalizer() = default;

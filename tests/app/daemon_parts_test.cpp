@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <future>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -11,7 +12,10 @@
 #include <gtest/gtest.h>
 
 #include "app/control_socket.h"
-#include "app/daemon.h"
+#include "app/ban_book.h"
+#include "app/pipeline.h"
+#include "actions/dry_run_backend.h"
+#include "state/ban_store.h"
 
 namespace authwall::app {
 namespace {
@@ -61,6 +65,135 @@ TEST(BanOutput, JsonHasTargetRuleAndRfc3339Expiry) {
   const std::string table = format_bans_table(bans, kNow);
   EXPECT_NE(table.find("TARGET"), std::string::npos);
   EXPECT_NE(table.find("2001:db8:1::/64  mail-auth-bruteforce"), std::string::npos) << table;
+}
+
+// The actions thread's batch logic against the dry-run backend and a real SQLite store.
+struct ActionsFixture : ::testing::Test {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("authwall-actions-test-" + std::to_string(::getpid()));
+  MetricsRegistry registry;
+  PipelineMetrics metrics{registry};
+  actions::DryRunBanBackend backend;
+  std::unique_ptr<state::BanStore> store;
+  BanBook book;
+  ActionQueue queue{16};
+  std::unique_ptr<ActionsWorker> worker;
+
+  void SetUp() override {
+    std::filesystem::create_directories(dir);
+    std::string error;
+    store = state::BanStore::open((dir / "state.db").string(), error);
+    ASSERT_TRUE(store) << error;
+    ASSERT_TRUE(backend.prepare().ok);
+    worker = std::make_unique<ActionsWorker>(backend, *store, book, queue, metrics);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  static ActionRequest ban(const char* target, const char* rule, std::int64_t seconds,
+                           UnixMicros received = 0) {
+    ActionRequest r;
+    r.kind = ActionRequest::Kind::ban;
+    r.target = prefix(target);
+    r.rule.assign(rule);
+    r.duration_seconds = seconds;
+    r.received = received;
+    return r;
+  }
+};
+
+TEST_F(ActionsFixture, BatchCommitsPersistsCountsAndMeasuresLatency) {
+  std::vector<ActionRequest> batch;
+  const UnixMicros received = wall_now() - 2000;  // 2 ms before the commit, at least
+  batch.push_back(ban("192.0.2.7", "bruteforce", 3600, received));
+  batch.push_back(ban("192.0.2.7", "spray", 600, received));  // same target, shorter: no change
+  batch.push_back(ban("2001:db8:1::/64", "bruteforce", 7200, received));
+  worker->process(batch);
+  const UnixMicros now = wall_now();
+  ASSERT_TRUE(book.find(prefix("192.0.2.7"), now));
+  EXPECT_EQ(book.find(prefix("192.0.2.7"), now)->rule, "bruteforce");
+  EXPECT_EQ(book.count(now), 2u);
+  EXPECT_EQ(backend.size(now), 2u);
+  std::vector<state::BanRecord> stored;
+  ASSERT_TRUE(store->active_bans(now, stored));
+  EXPECT_EQ(stored.size(), 2u);
+  EXPECT_EQ(metrics.bans_for_rule("bruteforce").value(), 2u);
+  EXPECT_EQ(metrics.redundant->value(), 1u);
+  EXPECT_EQ(metrics.firewall_batches->value(), 1u);
+  EXPECT_EQ(metrics.ban_latency->count(), 2u);
+  EXPECT_GE(metrics.ban_latency->sum(), 2 * 0.002);
+}
+
+TEST_F(ActionsFixture, WiderBanReplacesNarrowerOnesAndCoveredDecisionsChangeNothing) {
+  std::vector<ActionRequest> batch{ban("198.51.100.7", "bruteforce", 600)};
+  worker->process(batch);
+  batch = {ban("198.51.100.0/24", "manual", 7200)};
+  worker->process(batch);
+  const UnixMicros now = wall_now();
+  EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));  // replaced, not refused with EEXIST
+  EXPECT_TRUE(book.find(prefix("198.51.100.0/24"), now));
+  EXPECT_EQ(backend.size(now), 1u);
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+  // A later decision inside the longer prefix ban needs no firewall change.
+  batch = {ban("198.51.100.9", "bruteforce", 600)};
+  worker->process(batch);
+  EXPECT_EQ(metrics.redundant->value(), 1u);
+  EXPECT_EQ(metrics.firewall_batches->value(), 2u);
+  std::vector<state::BanRecord> stored;
+  ASSERT_TRUE(store->active_bans(now, stored));
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].target.to_string(), "198.51.100.0/24");
+}
+
+TEST_F(ActionsFixture, ManualRequestsGetReplies) {
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  ActionRequest r = ban("203.0.113.9", "manual", 60);
+  r.manual = true;
+  r.reply = promise;
+  std::vector<ActionRequest> batch;
+  batch.push_back(std::move(r));
+  worker->process(batch);
+  EXPECT_EQ(future.get().rfind("ok\nbanned 203.0.113.9 until ", 0), 0u);
+
+  auto p2 = std::make_shared<std::promise<std::string>>();
+  auto f2 = p2->get_future();
+  ActionRequest u;
+  u.kind = ActionRequest::Kind::unban;
+  u.manual = true;
+  u.target = prefix("203.0.113.9");
+  u.reply = p2;
+  batch.clear();
+  batch.push_back(std::move(u));
+  worker->process(batch);
+  EXPECT_EQ(f2.get(), "ok\nunbanned 203.0.113.9\n");
+  EXPECT_EQ(book.count(wall_now()), 0u);
+  EXPECT_EQ(metrics.unbans->value(), 1u);
+  // The queue side: bounded, non-blocking.
+  for (int i = 0; i < 16; ++i) EXPECT_TRUE(queue.push(ban("192.0.2.1", "x", 1)));
+  EXPECT_FALSE(queue.push(ban("192.0.2.1", "x", 1)));
+  EXPECT_EQ(queue.depth(), 16u);
+}
+
+TEST(SameDefinition, IgnoresPositionButNotBehaviour) {
+  rules::RuleSpec a;
+  a.name = "r";
+  a.file = "a.yaml";
+  a.line = 3;
+  a.window_seconds = 600;
+  a.threshold = 5;
+  a.ban.duration_seconds = 3600;
+  rules::RuleSpec b = a;
+  b.file = "b.yaml";
+  b.line = 9;
+  EXPECT_TRUE(same_definition(a, b));
+  b.threshold = 6;
+  EXPECT_FALSE(same_definition(a, b));
+  b = a;
+  b.match.fields[0] = rules::FieldCondition{{"imap"}, false};
+  EXPECT_FALSE(same_definition(a, b));
+  b = a;
+  b.prefix_v6 = 48;
+  EXPECT_FALSE(same_definition(a, b));
 }
 
 TEST(ControlSocket, RoundTripModeAndNotRunningError) {

@@ -453,6 +453,10 @@ TEST(Rfc3164Forms, BareJsonObjectIsAllMessage) {
     EXPECT_EQ(p.message.front(), '{') << line;
     EXPECT_EQ(p.message.back(), '}') << line;
   }
+  // Nothing after the PRI: the first-byte look must not read past the end (found by the fuzzer).
+  const auto p = parse("<28>");
+  ASSERT_EQ(p.error, SyslogParseError::ok);
+  EXPECT_EQ(p.message, "");
 }
 
 TEST(Rfc3164Forms, WordsThatOnlyResembleATimestamp) {

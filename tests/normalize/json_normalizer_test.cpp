@@ -89,6 +89,25 @@ TEST_F(JsonNormalizerTest, WrappedLineTakesProgramHostPidAndTime) {
   EXPECT_EQ(embedded_.message, "connect from x[192.0.2.1]");
 }
 
+// The Dovecot normalizer rejoins HOSTNAME/TAG and MSG of log_path lines by the distance between
+// the views, so the wrapped line must be laid out in one buffer exactly as parse_syslog leaves
+// a plain line: "<host> <tag>[<pid>]: <msg>", whatever the JSON key order and wherever a field
+// came from (the outer header's tag here).
+TEST_F(JsonNormalizerTest, WrappedLineIsLaidOutInOneBufferInSyslogOrder) {
+  for (std::string_view body :
+       {R"({"msg":"passwd-file(a,192.0.2.1): unknown user","pid":"9","hostname":"mx"})",
+        R"({"hostname":"mx","msg":"passwd-file(a,192.0.2.1): unknown user","procid":9})"}) {
+    ASSERT_EQ(run(body), JsonOutcome::embedded) << body;
+    const std::string_view whole(embedded_.hostname.data(),
+                                 static_cast<std::size_t>(embedded_.message.data() +
+                                                          embedded_.message.size() -
+                                                          embedded_.hostname.data()));
+    EXPECT_EQ(whole, "mx relay[9]: passwd-file(a,192.0.2.1): unknown user") << body;
+    EXPECT_EQ(embedded_.app_name.data(), whole.data() + 3);
+    EXPECT_EQ(embedded_.procid.data(), whole.data() + 9);
+  }
+}
+
 TEST_F(JsonNormalizerTest, PreferredKeysWinWhateverTheirOrder) {
   ASSERT_EQ(run(R"({"tag":"other:","programname":"postfix/smtpd","pid":77,"MESSAGE":"b","msg":"a"})"),
             JsonOutcome::embedded);

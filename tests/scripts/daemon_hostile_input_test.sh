@@ -124,7 +124,10 @@ aw_wait_metric_ge 'authwall_tcp_connections_closed_total{reason="count_too_large
 aw_wait_metric_ge 'authwall_tcp_connections_closed_total{reason="bad_count"}' 1
 aw_wait_metric_ge 'authwall_messages_dropped_total{reason="truncated_frame"}' 1
 aw_wait_metric_ge 'authwall_messages_dropped_total{reason="parse_error"}' 1000
-aw_wait_metric_ge 'authwall_parse_errors_total{reason="bad_priority"}' 1000
+# One scrape: the parse errors by reason add up to the parse_error drops.
+aw_scrape | awk '/^authwall_parse_errors_total\{/ {s += $2}
+  $1 == "authwall_messages_dropped_total{reason=\"parse_error\"}" {d = $2}
+  END {exit !(s >= 1000 && s == d)}' || fail "parse errors by reason do not add up to the parse_error drops"
 aw_wait_metric_ge 'authwall_messages_dropped_total{reason="sender_not_allowed"}' 10
 aw_wait_metric_ge 'authwall_tcp_connections_rejected_total{reason="sender_not_allowed"}' 1
 aw_wait_metric_ge 'authwall_tcp_connections_accepted_total' 300

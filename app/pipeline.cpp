@@ -1,0 +1,345 @@
+#include "app/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include "common/duration.h"
+#include "ingest/syslog_parser.h"
+#include "rules/hash.h"
+
+namespace authwall::app {
+
+UnixMicros wall_now() noexcept {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<double> ban_latency_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+PipelineMetrics::PipelineMetrics(MetricsRegistry& r) : registry(r) {
+  for (const auto t : {ingest::Transport::udp, ingest::Transport::tcp}) {
+    received[static_cast<std::size_t>(t)] =
+        &r.counter("authwall_messages_received_total",
+                   "Syslog messages received (datagrams, TCP frames) and handed to the parser",
+                   {{"transport", std::string(ingest::to_string(t))}});
+  }
+  dropped_parse = &r.counter("authwall_messages_dropped_total",
+                             "Messages dropped before normalization, by reason",
+                             {{"reason", "parse_error"}});
+  for (std::size_t e = 1; e < kParseErrorCount; ++e) {
+    parse_errors[e] = &r.counter(
+        "authwall_parse_errors_total", "Messages that were not valid syslog, by parser error",
+        {{"reason", std::string(ingest::to_string(static_cast<ingest::SyslogParseError>(e)))}});
+  }
+  for (std::size_t s = 0; s < kSourceCount; ++s) {
+    const std::string source(normalize::to_string(static_cast<normalize::EventSource>(s)));
+    unrecognized[s] = &r.counter(
+        "authwall_unrecognized_lines_total",
+        "Lines from a known daemon that looked like a failure but matched no template",
+        {{"source", source}});
+    for (std::size_t k = 0; k < kKindCount; ++k) {
+      events[s][k] = &r.counter(
+          "authwall_events_total", "Authentication events recognised, by source and kind",
+          {{"source", source},
+           {"kind", std::string(normalize::to_string(static_cast<normalize::EventKind>(k)))}});
+    }
+  }
+  decisions_dropped = &r.counter(
+      "authwall_ban_decisions_dropped_total",
+      "Ban decisions dropped because the actions queue was full");
+  ban_latency = &r.histogram(
+      "authwall_ban_latency_seconds",
+      "From receiving the message that crossed a threshold to the ban being committed to the "
+      "firewall",
+      ban_latency_buckets());
+  firewall_errors = &r.counter("authwall_firewall_errors_total",
+                               "Firewall changes that failed (batch or element errors)");
+  firewall_batches = &r.counter("authwall_firewall_batches_total",
+                                "Batches committed to the firewall backend");
+  unbans = &r.counter("authwall_unbans_total", "Bans lifted by `authwall unban`");
+  redundant = &r.counter("authwall_bans_redundant_total",
+                         "Ban decisions already covered by a longer active ban (no change)");
+  reloads_ok = &r.counter("authwall_config_reloads_total", "SIGHUP configuration reloads",
+                          {{"result", "success"}});
+  reloads_failed = &r.counter("authwall_config_reloads_total", "SIGHUP configuration reloads",
+                              {{"result", "failure"}});
+  store_errors = &r.counter("authwall_state_errors_total",
+                            "Writes to the state database that failed");
+}
+
+// RuleSpec has no operator== (and its file/line must not count): the definition is what the
+// engine compiles. Keep in step with rules/rule_config.h.
+bool same_match(const rules::MatchSpec& a, const rules::MatchSpec& b) {
+  if (a.kind_mask != b.kind_mask || a.source_mask != b.source_mask || a.ip != b.ip) return false;
+  for (std::size_t i = 0; i < rules::kMatchFieldCount; ++i) {
+    const auto& x = a.fields[i];
+    const auto& y = b.fields[i];
+    if (x.has_value() != y.has_value()) return false;
+    if (x && (x->values != y->values || x->allow_null != y->allow_null)) return false;
+  }
+  return true;
+}
+
+bool same_definition(const rules::RuleSpec& a, const rules::RuleSpec& b) {
+  if (a.name != b.name || !same_match(a.match, b.match)) return false;
+  if (a.exclude.has_value() != b.exclude.has_value()) return false;
+  if (a.exclude && !same_match(*a.exclude, *b.exclude)) return false;
+  return a.key == b.key && a.prefix_v4 == b.prefix_v4 && a.prefix_v6 == b.prefix_v6 &&
+         a.window_seconds == b.window_seconds && a.threshold == b.threshold &&
+         a.distinct_user == b.distinct_user && a.reset_on_success == b.reset_on_success &&
+         a.ban.duration_seconds == b.ban.duration_seconds && a.ban.factor == b.ban.factor &&
+         a.ban.max_seconds == b.ban.max_seconds;
+}
+
+LockedEngine& RuleUnit::engine_for(const IpAddress& ip) noexcept {
+  if (shards.size() == 1) return *shards[0];
+  // The rule's own prefix: every address of one /64 (one key) meets the same engine.
+  const IpPrefix p = IpPrefix::of(ip, ip.is_v4 ? spec.prefix_v4 : spec.prefix_v6);
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::memcpy(&a, p.network.bytes.data(), 8);
+  std::memcpy(&b, p.network.bytes.data() + 8, 8);
+  const std::uint64_t h = rules::mix64(a ^ rules::mix64(b ^ (p.network.is_v4 ? 4 : 6)));
+  return *shards[h % shards.size()];
+}
+
+void ActionsWorker::run() {
+  std::vector<ActionRequest> batch;
+  batch.reserve(queue_.capacity());
+  while (queue_.take_all(batch)) {
+    process(batch);
+    batch.clear();
+  }
+}
+
+void ActionsWorker::reply(ActionRequest& r, std::string text) {
+  if (r.reply) r.reply->set_value(std::move(text));
+}
+
+actions::BanChange ActionsWorker::to_change(const ActionRequest& r) {
+  if (r.kind == ActionRequest::Kind::unban) return actions::BanChange::remove(r.target);
+  const std::int64_t d = std::clamp<std::int64_t>(r.duration_seconds, 1, 0xffffffffLL);
+  return actions::BanChange::add(r.target, static_cast<std::uint32_t>(d));
+}
+
+void ActionsWorker::process(std::vector<ActionRequest>& batch) {
+  const UnixMicros now = wall_now();
+  changes_.clear();
+  origins_.clear();
+  records_.clear();
+  unban_targets_.clear();
+  superseded_.clear();
+  // Within one batch a target is changed once: several rules may decide on the same address
+  // at the same moment, and a later request for it overrides an earlier one.
+  std::unordered_map<std::string, std::size_t> by_target;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    ActionRequest& r = batch[i];
+    const std::string key = r.target.to_string();
+    if (r.kind == ActionRequest::Kind::ban) {
+      const UnixMicros expires = now + r.duration_seconds * kMicrosPerSecond;
+      if (const auto existing = book_.covering(r.target, now); existing && existing->expires >= expires) {
+        metrics_.redundant->inc();
+        reply(r, "ok\n" + key + " is already banned until " +
+                     format_rfc3339(existing->expires - existing->expires % kMicrosPerSecond) +
+                     " (rule " + existing->rule + ")\n");
+        continue;
+      }
+    }
+    if (const auto it = by_target.find(key); it != by_target.end()) {
+      const std::size_t prev = origins_[it->second];
+      if (prev == kImplicitRemoval) {
+        origins_[it->second] = i;
+        changes_[it->second] = to_change(r);
+        continue;
+      }
+      const bool both_bans = batch[prev].kind == ActionRequest::Kind::ban && r.kind == ActionRequest::Kind::ban;
+      if (both_bans && batch[prev].duration_seconds >= r.duration_seconds) {
+        metrics_.redundant->inc();
+        reply(r, "ok\n" + key + " is banned in the same batch for longer\n");
+        continue;
+      }
+      // The earlier request is superseded.
+      reply(batch[prev], "ok\n" + key + ": superseded by a later request\n");
+      origins_[it->second] = i;
+      changes_[it->second] = to_change(r);
+      continue;
+    }
+    if (r.kind == ActionRequest::Kind::ban) {
+      // nftables interval sets refuse overlapping elements: a wider ban replaces the narrower
+      // ones it covers, deleted in the same commit before it is added.
+      for (const ActiveBan& narrower : book_.inside(r.target, now)) {
+        const std::string nkey = narrower.target.to_string();
+        if (by_target.count(nkey) != 0) continue;
+        by_target.emplace(nkey, changes_.size());
+        changes_.push_back(actions::BanChange::remove(narrower.target));
+        origins_.push_back(kImplicitRemoval);
+      }
+    }
+    by_target.emplace(key, changes_.size());
+    changes_.push_back(to_change(r));
+    origins_.push_back(i);
+  }
+  if (changes_.empty()) return;
+
+  // The store is the record of intent: bans are written before the kernel sees them, so a
+  // crash in between is repaired by reconciliation at the next start.
+  for (std::size_t c = 0; c < changes_.size(); ++c) {
+    if (origins_[c] == kImplicitRemoval) continue;
+    const ActionRequest& r = batch[origins_[c]];
+    if (r.kind == ActionRequest::Kind::ban) {
+      records_.push_back(state::BanRecord{r.target, std::string(r.rule.view()),
+                                          r.manual ? state::BanSource::kManual : state::BanSource::kAuto,
+                                          now, now + r.duration_seconds * kMicrosPerSecond});
+    }
+  }
+  if (!records_.empty() && !store_.record_bans(records_)) {
+    metrics_.store_errors->inc();
+    store_log_.log(LogLevel::warning, now, "cannot record bans in the state database: %s",
+                   store_.last_error().c_str());
+  }
+
+  const actions::BatchResult result = backend_.apply(changes_, now);
+  const UnixMicros committed = wall_now();
+  metrics_.firewall_batches->inc();
+  std::vector<bool> failed(changes_.size(), false);
+  for (const auto& f : result.failures) {
+    if (f.index < failed.size()) failed[f.index] = true;
+  }
+  if (!result.error.empty() && result.applied == 0) std::fill(failed.begin(), failed.end(), true);
+
+  std::size_t banned = 0;
+  std::vector<IpPrefix> failed_bans;
+  for (std::size_t c = 0; c < changes_.size(); ++c) {
+    if (origins_[c] == kImplicitRemoval) {
+      if (failed[c]) {
+        metrics_.firewall_errors->inc();
+      } else {
+        book_.erase(changes_[c].target);
+        superseded_.push_back(changes_[c].target);
+      }
+      continue;
+    }
+    ActionRequest& r = batch[origins_[c]];
+    const std::string target = r.target.to_string();
+    if (failed[c]) {
+      metrics_.firewall_errors->inc();
+      int err = 0;
+      for (const auto& f : result.failures) {
+        if (f.index == c) err = f.error;
+      }
+      const std::string why = !result.error.empty() ? result.error
+                              : err != 0            ? std::string(std::strerror(err))
+                                                    : std::string("refused");
+      firewall_log_.log(LogLevel::warning, committed, "firewall change for %s failed: %s",
+                        target.c_str(), why.c_str());
+      if (r.kind == ActionRequest::Kind::ban) failed_bans.push_back(r.target);
+      reply(r, "error the firewall refused the change for " + target + ": " + why + "\n");
+      continue;
+    }
+    if (r.kind == ActionRequest::Kind::ban) {
+      ActiveBan b{r.target, std::string(r.rule.view()), now,
+                  now + r.duration_seconds * kMicrosPerSecond, r.offence};
+      book_.put(b);
+      metrics_.bans_for_rule(b.rule).inc();
+      if (!r.manual) {
+        metrics_.ban_latency->observe(static_cast<double>(committed - r.received) / 1e6);
+      }
+      ++banned;
+      if (banned <= kBanLinesPerBatch) {
+        LOG_INFO("banned %s for %s (rule %s, offence %u)", target.c_str(),
+                 format_duration(r.duration_seconds).c_str(), b.rule.c_str(), b.offence);
+      }
+      reply(r, "ok\nbanned " + target + " until " +
+                   format_rfc3339(b.expires - b.expires % kMicrosPerSecond) + "\n");
+    } else {
+      const bool was_banned = book_.find(r.target, now).has_value();
+      book_.erase(r.target);
+      unban_targets_.push_back(r.target);
+      metrics_.unbans->inc();
+      LOG_INFO("unbanned %s", target.c_str());
+      reply(r, was_banned ? "ok\nunbanned " + target + "\n"
+                          : "ok\n" + target + " was not banned (removed from the firewall anyway)\n");
+    }
+  }
+  if (banned > kBanLinesPerBatch) {
+    LOG_INFO("... and %zu more bans in the same batch", banned - kBanLinesPerBatch);
+  }
+  // Failed bans must not be restored at the next start as if they had been in force.
+  if (!failed_bans.empty() && !store_.record_unbans(failed_bans, state::BanSource::kAuto, committed)) {
+    metrics_.store_errors->inc();
+  }
+  if (!superseded_.empty() && !store_.record_unbans(superseded_, state::BanSource::kAuto, committed)) {
+    metrics_.store_errors->inc();
+  }
+  if (!unban_targets_.empty() &&
+      !store_.record_unbans(unban_targets_, state::BanSource::kManual, committed)) {
+    metrics_.store_errors->inc();
+    store_log_.log(LogLevel::warning, committed, "cannot record unbans in the state database: %s",
+                   store_.last_error().c_str());
+  }
+}
+
+PipelineWorker::PipelineWorker(const SnapshotHolder& holder, PipelineMetrics& metrics, ActionQueue& queue)
+    : holder_(holder), metrics_(metrics), queue_(queue),
+      normalizer_(std::make_unique<normalize::Normalizer>()) {
+  // The snapshot is taken at the first message (generation 0 is never published), so the
+  // worker can exist before the rules are built.
+  decisions_.reserve(16);
+}
+
+void PipelineWorker::on_message(std::string_view payload, ingest::Transport transport,
+                                UnixMicros arrival) noexcept {
+  metrics_.received[static_cast<std::size_t>(transport)]->inc();
+  ingest::SyslogMessage msg;
+  const ingest::SyslogParseError err = ingest::parse_syslog(payload, arrival, msg);
+  if (err != ingest::SyslogParseError::ok) {
+    metrics_.dropped_parse->inc();
+    const auto e = static_cast<std::size_t>(err);
+    if (e < kParseErrorCount && metrics_.parse_errors[e] != nullptr) metrics_.parse_errors[e]->inc();
+    return;
+  }
+  if (holder_.generation() != generation_) refresh();
+  normalize::AuthEvent event;
+  const normalize::NormalizeResult r = normalizer_->normalize(msg, event);
+  const auto source = static_cast<std::size_t>(r.source) % kSourceCount;
+  if (r.outcome == normalize::NormalizeOutcome::unrecognized) {
+    metrics_.unrecognized[source]->inc();
+    return;
+  }
+  if (r.outcome != normalize::NormalizeOutcome::event) return;
+  metrics_.events[source][static_cast<std::size_t>(event.kind) % kKindCount]->inc();
+  decisions_.clear();
+  for (const auto& unit : snapshot_->units) {
+    if (!unit->wants(event)) continue;
+    LockedEngine& le = unit->engine_for(event.ip);
+    std::lock_guard lock(le.mu);
+    le.engine->on_event(event, arrival, decisions_);
+  }
+  for (const rules::BanDecision& d : decisions_) {
+    ActionRequest a;
+    a.kind = ActionRequest::Kind::ban;
+    a.target = d.target;
+    a.rule = d.rule;
+    a.duration_seconds = d.duration_seconds;
+    a.offence = d.offence;
+    a.received = arrival;
+    if (!queue_.push(std::move(a))) {
+      metrics_.decisions_dropped->inc();
+      queue_full_log_.log(LogLevel::warning, arrival,
+                          "actions queue full: ban decision for rule %.*s dropped",
+                          static_cast<int>(d.rule.view().size()), d.rule.view().data());
+    }
+  }
+}
+
+void PipelineWorker::refresh() {
+  snapshot_ = holder_.get(generation_);
+  normalizer_->set_patterns(snapshot_->patterns);
+}
+
+}  // namespace authwall::app
