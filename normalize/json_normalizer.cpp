@@ -490,6 +490,31 @@ void rebuild_line(ingest::SyslogMessage& embedded, char* buf) noexcept {
 
 }  // namespace
 
+// Who may speak for another program. A JSON message that wraps a log line claims the program
+// that wrote it; only log relays (and JSON arriving with no syslog program of its own, e.g. a
+// bare JSON datagram or a JSON file line) may make that claim for a different program.
+// Otherwise any local program that logs attacker text at the start of its message could forge
+// a Postfix or Dovecot line and choose the address that gets banned.
+constexpr std::string_view kLogRelays[] = {"rsyslogd", "rsyslog",  "journal", "systemd-journald",
+                                           "syslog-ng", "fluent-bit", "vector"};
+
+bool may_speak_for(std::string_view outer_program, std::string_view claimed) noexcept {
+  if (outer_program.empty() || outer_program == claimed) return true;
+  for (std::string_view relay : kLogRelays) {
+    if (outer_program == relay) return true;
+  }
+  // "postfix" (RFC 5424 APP-NAME without the service) speaking for "postfix/smtpd".
+  return claimed.size() > outer_program.size() && claimed.starts_with(outer_program) &&
+         claimed[outer_program.size()] == '/';
+}
+
+// Dovecot's event exporter writes through Dovecot's own logging (ident dovecot, or the stats
+// process in Dovecot's log file), or arrives through a relay.
+bool may_export_dovecot_events(std::string_view outer_program) noexcept {
+  return outer_program.empty() || outer_program.starts_with("dovecot") ||
+         outer_program == "stats" || may_speak_for(outer_program, "dovecot");
+}
+
 struct JsonNormalizer::Impl {
   static constexpr std::size_t kCapacity = ingest::kMaxSyslogMessageLength;
   std::unique_ptr<char[]> padded{new char[kCapacity + simdjson::SIMDJSON_PADDING]};
@@ -550,7 +575,10 @@ JsonOutcome JsonNormalizer::normalize(const ingest::SyslogMessage& outer, std::s
   Collected c;
   if (!collect(obj, c)) return JsonOutcome::ignored;
 
-  if (!c.event.empty() && c.has_fields) return map_dovecot_event(c, outer, out);
+  if (!c.event.empty() && c.has_fields) {
+    if (!may_export_dovecot_events(outer.app_name)) return JsonOutcome::ignored;
+    return map_dovecot_event(c, outer, out);
+  }
 
   if (!c.message.present) return JsonOutcome::ignored;
   embedded = outer;
@@ -565,6 +593,7 @@ JsonOutcome JsonNormalizer::normalize(const ingest::SyslogMessage& outer, std::s
     } else {
       name = c.program.value;
     }
+    if (!may_speak_for(outer.app_name, name)) return JsonOutcome::ignored;
     embedded.app_name = name;
     embedded.procid = pid;
   }

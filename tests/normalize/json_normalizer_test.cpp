@@ -56,7 +56,7 @@ class JsonNormalizerTest : public ::testing::Test {
  protected:
   JsonOutcome run(std::string_view body) {
     outer_ = ingest::SyslogMessage{};
-    outer_.app_name = "relay";
+    outer_.app_name = "rsyslogd";  // a log relay may speak for other programs
     outer_.hostname = "outer-host";
     outer_.has_time = true;
     outer_.time = at(2026, 11, 28, 12, 0, 0);
@@ -74,7 +74,7 @@ class JsonNormalizerTest : public ::testing::Test {
 TEST_F(JsonNormalizerTest, WrappedLineKeepsOuterFieldsTheJsonDoesNotGive) {
   ASSERT_EQ(run(R"({"msg":"  hello"})"), JsonOutcome::embedded);
   EXPECT_EQ(embedded_.message, "hello");
-  EXPECT_EQ(embedded_.app_name, "relay");
+  EXPECT_EQ(embedded_.app_name, "rsyslogd");
   EXPECT_EQ(embedded_.hostname, "outer-host");
   EXPECT_EQ(embedded_.time, at(2026, 11, 28, 12, 0, 0));
 }
@@ -102,9 +102,9 @@ TEST_F(JsonNormalizerTest, WrappedLineIsLaidOutInOneBufferInSyslogOrder) {
                                  static_cast<std::size_t>(embedded_.message.data() +
                                                           embedded_.message.size() -
                                                           embedded_.hostname.data()));
-    EXPECT_EQ(whole, "mx relay[9]: passwd-file(a,192.0.2.1): unknown user") << body;
+    EXPECT_EQ(whole, "mx rsyslogd[9]: passwd-file(a,192.0.2.1): unknown user") << body;
     EXPECT_EQ(embedded_.app_name.data(), whole.data() + 3);
-    EXPECT_EQ(embedded_.procid.data(), whole.data() + 9);
+    EXPECT_EQ(embedded_.procid.data(), whole.data() + 12);
   }
 }
 
@@ -128,7 +128,7 @@ TEST_F(JsonNormalizerTest, ViewsStayValidUntilTheNextCall) {
   std::fill(body.begin(), body.end(), 'x');
   EXPECT_EQ(event_.user, "alice");
   EXPECT_EQ(event_.ip.to_string(), "192.0.2.1");
-  EXPECT_EQ(event_.program, "relay");
+  EXPECT_EQ(event_.program, "rsyslogd");
   EXPECT_EQ(event_.host, "outer-host");
 }
 
