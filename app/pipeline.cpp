@@ -72,8 +72,8 @@ PipelineMetrics::PipelineMetrics(MetricsRegistry& r) : registry(r) {
                             "Writes to the state database that failed");
 }
 
-// RuleSpec has no operator== (and its file/line must not count): the definition is what the
-// engine compiles. Keep in step with rules/rule_config.h.
+namespace {
+
 bool same_match(const rules::MatchSpec& a, const rules::MatchSpec& b) {
   if (a.kind_mask != b.kind_mask || a.source_mask != b.source_mask || a.ip != b.ip) return false;
   for (std::size_t i = 0; i < rules::kMatchFieldCount; ++i) {
@@ -84,6 +84,8 @@ bool same_match(const rules::MatchSpec& a, const rules::MatchSpec& b) {
   }
   return true;
 }
+
+}  // namespace
 
 bool same_definition(const rules::RuleSpec& a, const rules::RuleSpec& b) {
   if (a.name != b.name || !same_match(a.match, b.match)) return false;
