@@ -1,4 +1,5 @@
 #include "state/offence_store.h"
+#include "state/sqlite_database.h"
 
 #include <sqlite3.h>
 
@@ -45,28 +46,9 @@ constexpr const char* kSchema =
 
 std::unique_ptr<SqliteOffenceStore> SqliteOffenceStore::open(const std::string& path,
                                                              std::string& error) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  if (rc != SQLITE_OK) {
-    error = "cannot open state database " + path + ": " +
-            (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
-    return nullptr;
-  }
+  sqlite3* db = open_state_database(path, kSchema, error);
+  if (db == nullptr) return nullptr;
   std::unique_ptr<SqliteOffenceStore> store(new SqliteOffenceStore(db));
-  // The ban store writes to the same file through its own connection: wait for its locks
-  // instead of failing, and use WAL so readers never block the writer.
-  sqlite3_busy_timeout(db, 5000);
-  char* msg = nullptr;
-  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
-                   &msg) != SQLITE_OK ||
-      sqlite3_exec(db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
-    error = "cannot initialise state database " + path + ": " + (msg != nullptr ? msg : "?");
-    sqlite3_free(msg);
-    return nullptr;
-  }
   if (!store->prepare(error)) {
     error = "cannot prepare statements on " + path + ": " + error;
     return nullptr;

@@ -1,0 +1,31 @@
+#include "state/sqlite_database.h"
+
+namespace authwall::state {
+
+sqlite3* open_state_database(const std::string& path, const char* schema, std::string& error) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    error = "cannot open state database " + path + ": " +
+            (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return nullptr;
+  }
+  // Other stores write to the same file through their own connections: wait for their locks
+  // instead of failing, and use WAL so readers never block the writer.
+  sqlite3_busy_timeout(db, 5000);
+  char* msg = nullptr;
+  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
+                   &msg) != SQLITE_OK ||
+      sqlite3_exec(db, schema, nullptr, nullptr, &msg) != SQLITE_OK) {
+    error = "cannot initialise state database " + path + ": " + (msg != nullptr ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return nullptr;
+  }
+  return db;
+}
+
+}  // namespace authwall::state
