@@ -95,6 +95,9 @@ def main():
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         sent = 0
         start = time.monotonic()
+        # The wall-clock start of the stream, for the receiver's rate (building the block
+        # above is the sender's business, not the receiver's).
+        print("start=%.6f" % time.time(), flush=True)
         while sent + len(msgs) <= args.count and time.monotonic() < deadline:
             s.sendall(block)
             sent += len(msgs)

@@ -8,8 +8,9 @@
 #      receive-buffer drop count (SO_RXQ_OVFL) as the daemon reports them.
 # Usage: bench/daemon_tcp_throughput.sh [BUILD_DIR]   (default: build)
 # Knobs: AUTHWALL_BENCH_MESSAGES (TCP, default 3000000), AUTHWALL_BENCH_UDP_MESSAGES (1000000).
-# Prints wall-clock rates and rates per CPU-second of the receiver: on a shared 2-core machine
-# the latter is what the code costs, the former what the machine gave it at that moment.
+# Prints wall-clock rates (first byte sent -> last message counted by the receiver, polled every
+# 50 ms) and rates per CPU-second of the receiver: on a shared 2-core machine the latter is what
+# the code costs, the former what the machine gave it at that moment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -106,8 +107,10 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$metrics_port/healthz" >/dev/
 
 echo
 echo "== TCP, one connection, $messages octet-counted RFC 5424 frames -> authwall (3 rules)"
-c0=$(cpu_ticks "$daemon"); t0=$(now)
-python3 "$sender" --transport tcp --port "$port" --count "$messages" --seconds 120
+c0=$(cpu_ticks "$daemon")
+out=$(python3 "$sender" --transport tcp --port "$port" --count "$messages" --seconds 120)
+echo "$out" | grep -v '^start='
+t0=$(echo "$out" | sed -n 's/^start=//p')
 wait_metric 'authwall_messages_received_total{transport="tcp"}' "$messages" 120 || {
   echo "authwall did not receive all messages" >&2; tail "$tmp/authwall.log" >&2; exit 1; }
 t1=$(now); c1=$(cpu_ticks "$daemon")
@@ -150,8 +153,10 @@ rsyslogd -n -f "$tmp/rsyslog/rsyslog.conf" -i "$tmp/rsyslog/rsyslogd.pid" 2> "$t
 rsys=$!
 pids+=("$rsys")
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport)).close()" 2>/dev/null && break; sleep 0.1; done
-c0=$(cpu_ticks "$rsys"); t0=$(now)
-python3 "$sender" --transport tcp --port "$rport" --count "$messages" --seconds 120
+c0=$(cpu_ticks "$rsys")
+out=$(python3 "$sender" --transport tcp --port "$rport" --count "$messages" --seconds 120)
+echo "$out" | grep -v '^start='
+t0=$(echo "$out" | sed -n 's/^start=//p')
 deadline=$(( $(date +%s) + 180 ))
 while [ "$(date +%s)" -le "$deadline" ]; do
   [ "$(wc -l < "$tmp/rsyslog/out.log" 2>/dev/null || echo 0)" -ge "$messages" ] && break
