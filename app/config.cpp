@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <set>
 
+#include "common/duration.h"
+#include "ingest/syslog_parser.h"
+
 namespace authwall::app {
 namespace {
 
@@ -116,6 +119,26 @@ std::vector<std::string> get_endpoint_list(const YAML::Node& node, std::string_v
   return out;
 }
 
+// An unsigned integer in [min, max]; leaves `out` unchanged when the node is absent.
+void get_bounded_uint(const YAML::Node& node, std::string_view what, std::uint32_t min,
+                      std::uint32_t max, std::uint32_t& out, ErrorSink& sink) {
+  if (!node) return;
+  std::uint64_t v = 0;
+  bool ok = node.IsScalar() && !node.Scalar().empty() && node.Scalar().size() <= 10;
+  if (ok) {
+    for (char c : node.Scalar()) {
+      if (c < '0' || c > '9') ok = false;
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+  }
+  if (!ok || v < min || v > max) {
+    sink.at(node, std::string(what) + " must be a whole number from " + std::to_string(min) +
+                      " to " + std::to_string(max));
+    return;
+  }
+  out = static_cast<std::uint32_t>(v);
+}
+
 std::string resolve(const fs::path& base_dir, const std::string& p) {
   fs::path path(p);
   if (path.is_relative()) path = base_dir / path;
@@ -123,7 +146,25 @@ std::string resolve(const fs::path& base_dir, const std::string& p) {
 }
 
 void load_listen(const YAML::Node& node, ListenConfig& out, ErrorSink& sink) {
-  if (!check_keys(node, "listen", {"udp", "tcp", "allowed_senders"}, sink)) return;
+  if (!check_keys(node, "listen",
+                  {"udp", "tcp", "allowed_senders", "tcp_max_connections", "tcp_idle_timeout",
+                   "max_message_size"},
+                  sink)) {
+    return;
+  }
+  get_bounded_uint(node["tcp_max_connections"], "listen.tcp_max_connections", 1, 1'000'000,
+                   out.tcp_max_connections, sink);
+  get_bounded_uint(node["max_message_size"], "listen.max_message_size", 480,
+                   static_cast<std::uint32_t>(ingest::kMaxSyslogMessageLength), out.max_message_size,
+                   sink);
+  if (const YAML::Node t = node["tcp_idle_timeout"]) {
+    const auto seconds = t.IsScalar() ? parse_duration_seconds(t.Scalar()) : std::nullopt;
+    if (seconds) {
+      out.tcp_idle_timeout_seconds = *seconds;
+    } else {
+      sink.at(t, "listen.tcp_idle_timeout must be a duration such as 90s, 10m, 1h");
+    }
+  }
   if (node["udp"]) out.udp = get_endpoint_list(node["udp"], "listen.udp", sink);
   if (node["tcp"]) out.tcp = get_endpoint_list(node["tcp"], "listen.tcp", sink);
   if (node["allowed_senders"]) {

@@ -18,6 +18,9 @@ struct ListenConfig {
   std::vector<std::string> udp;  // "host:port" / "[v6]:port"
   std::vector<std::string> tcp;
   std::vector<IpPrefix> allowed_senders;  // default 127.0.0.0/8, ::1/128
+  std::uint32_t tcp_max_connections = 1024;     // further connections are refused and counted
+  std::int64_t tcp_idle_timeout_seconds = 600;  // a silent connection is closed after this
+  std::uint32_t max_message_size = 64 * 1024;   // longer frames are dropped and counted
 };
 
 struct FirewallConfig {

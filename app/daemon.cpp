@@ -180,6 +180,7 @@ int Daemon::open_listeners() {
     ingest::UdpListenerOptions o;
     o.endpoint = {addr, port};
     o.allowed_senders = filter;
+    o.max_datagram = loaded_.config.listen.max_message_size;
     const std::size_t owner = next++ % workers_.size();
     udp_stats_.push_back(std::make_unique<ingest::UdpListenerStats>());
     auto l = std::make_unique<ingest::UdpListener>(workers_[owner]->io, *workers_[owner]->pipeline,
@@ -205,6 +206,9 @@ int Daemon::open_listeners() {
     ingest::TcpListenerOptions o;
     o.endpoint = {addr, port};
     o.allowed_senders = filter;
+    o.max_connections = loaded_.config.listen.tcp_max_connections;
+    o.max_frame = loaded_.config.listen.max_message_size;
+    o.idle_timeout = std::chrono::seconds(loaded_.config.listen.tcp_idle_timeout_seconds);
     tcp_stats_.push_back(std::make_unique<ingest::TcpListenerStats>());
     auto l = std::make_unique<ingest::TcpListener>(control_io_, tcp_workers, *tcp_stats_.back(), o);
     std::string error;

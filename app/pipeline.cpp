@@ -68,6 +68,10 @@ PipelineMetrics::PipelineMetrics(MetricsRegistry& r) : registry(r) {
                           {{"result", "success"}});
   reloads_failed = &r.counter("authwall_config_reloads_total", "SIGHUP configuration reloads",
                               {{"result", "failure"}});
+  trusted_proxy_failures = &r.counter(
+      "authwall_trusted_proxy_failures_total",
+      "Failed logins attributed to a trusted proxy (never banned; PROXY protocol probably "
+      "misconfigured)");
   store_errors = &r.counter("authwall_state_errors_total",
                             "Writes to the state database that failed");
 }
@@ -315,6 +319,14 @@ void PipelineWorker::on_message(std::string_view payload, ingest::Transport tran
   }
   if (r.outcome != normalize::NormalizeOutcome::event) return;
   metrics_.events[source][static_cast<std::size_t>(event.kind) % kKindCount]->inc();
+  if (event.kind == normalize::EventKind::auth_failure) {
+    for (const IpPrefix& proxy : snapshot_->trusted_proxies) {
+      if (proxy.contains(event.ip)) {
+        metrics_.trusted_proxy_failures->inc(event.attempts);
+        break;
+      }
+    }
+  }
   decisions_.clear();
   for (const auto& unit : snapshot_->units) {
     if (!unit->wants(event)) continue;

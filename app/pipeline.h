@@ -63,6 +63,7 @@ struct PipelineMetrics {
   Counter* reloads_ok = nullptr;
   Counter* reloads_failed = nullptr;
   Counter* store_errors = nullptr;
+  Counter* trusted_proxy_failures = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------------

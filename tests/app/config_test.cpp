@@ -54,7 +54,7 @@ TEST_F(ConfigTest, ShippedDefaultLoads) {
 TEST_F(ConfigTest, ResolvesPathsRelativeToTheFile) {
   Config c;
   std::vector<ConfigError> errors;
-  ASSERT_TRUE(load_config(write("listen: {udp: ['127.0.0.1:5514']}\n"
+  ASSERT_TRUE(load_config(write("listen: {udp: ['127.0.0.1:5514'], tcp_idle_timeout: 2m}\n"
                                 "state: {path: st/a.db}\n"
                                 "control: {socket: /run/aw.sock}\n"
                                 "firewall: {ports: all}\n"
@@ -63,6 +63,9 @@ TEST_F(ConfigTest, ResolvesPathsRelativeToTheFile) {
   EXPECT_EQ(c.state_path, (dir_ / "st" / "a.db").string());
   EXPECT_EQ(c.control_socket, "/run/aw.sock");
   EXPECT_TRUE(c.firewall.all_ports);
+  EXPECT_EQ(c.listen.tcp_max_connections, 1024u);
+  EXPECT_EQ(c.listen.tcp_idle_timeout_seconds, 120);
+  EXPECT_EQ(c.listen.max_message_size, 65536u);
   EXPECT_EQ(c.rule_files, std::vector<std::string>{(dir_ / "rules.d" / "a.yaml").string()});
   // Defaults.
   ASSERT_EQ(c.never_ban.size(), 2u);
@@ -74,6 +77,9 @@ TEST_F(ConfigTest, ReportsEveryErrorWithPosition) {
       "listen:\n"
       "  udp: ['127.0.0.1']\n"
       "  tpc: ['127.0.0.1:5514']\n"
+      "  tcp_max_connections: 0\n"
+      "  tcp_idle_timeout: 10\n"
+      "  max_message_size: 100000\n"
       "firewall:\n"
       "  backend: iptables\n"
       "  ports: [25, 70000]\n"
@@ -89,11 +95,14 @@ TEST_F(ConfigTest, ReportsEveryErrorWithPosition) {
   };
   EXPECT_TRUE(has("2:", "is not ADDRESS:PORT")) << ::testing::PrintToString(errors);
   EXPECT_TRUE(has("3:3:", "unknown key 'tpc' in listen"));
-  EXPECT_TRUE(has("5:12:", "must be 'nftables' or 'dry-run'"));
-  EXPECT_TRUE(has("6:", "port numbers 1-65535"));
-  EXPECT_TRUE(has("7:", "zero host bits"));
-  EXPECT_TRUE(has("8:", "matched no file"));
-  EXPECT_TRUE(has("9:1:", "unknown key 'colour'"));
+  EXPECT_TRUE(has("4:24:", "listen.tcp_max_connections must be a whole number from 1"));
+  EXPECT_TRUE(has("5:21:", "listen.tcp_idle_timeout must be a duration"));
+  EXPECT_TRUE(has("6:21:", "listen.max_message_size must be a whole number from 480 to 65536"));
+  EXPECT_TRUE(has("8:12:", "must be 'nftables' or 'dry-run'"));
+  EXPECT_TRUE(has("9:", "port numbers 1-65535"));
+  EXPECT_TRUE(has("10:", "zero host bits"));
+  EXPECT_TRUE(has("11:", "matched no file"));
+  EXPECT_TRUE(has("12:1:", "unknown key 'colour'"));
 }
 
 TEST_F(ConfigTest, SyntaxErrorAndMissingFile) {
