@@ -448,9 +448,11 @@ Found parse_login(string_view service, string_view body) noexcept {
     f.kind = EventKind::auth_success;
     f.reason = "login";
   } else if (starts_with(msg, "Login failed: Plaintext authentication disabled")) {
-    // pop3-login/imap-login with verbose_auth, once per refused USER/PASS or LOGIN.
+    // pop3-login/imap-login with verbose_auth, once per refused USER/PASS or LOGIN: one
+    // attempt each. Its own reason code, because the rules engine counts it per attempt,
+    // while the "tried to use disallowed plaintext auth" disconnect summary is a session total.
     f.kind = EventKind::auth_failure;
-    f.reason = "plaintext_disabled";
+    f.reason = "plaintext_refused";
   } else {
     string_view human;
     if (!extra_reason(msg, human)) return unmatched(msg);

@@ -19,7 +19,8 @@ namespace {
 // "Disconnected (tried to use disallowed plaintext auth[, N attempts])"; the proxy's "Login
 // failed to <backend>" and "Disconnected (proxy dest auth failed)". The two cannot be told apart
 // from the event, so such a line counts only what exceeds the session's count so far.
-constexpr std::string_view kHighWaterReasons[] = {"plaintext_disabled", "proxy_dest_auth_failed"};
+// Login-process lines that may stand for one attempt or for the session so far.
+constexpr std::string_view kHighWaterReasons[] = {"proxy_dest_auth_failed"};
 
 bool in(std::string_view reason, const std::string_view* begin, const std::string_view* end) {
   for (; begin != end; ++begin) {
@@ -64,6 +65,8 @@ AttemptRole classify_attempt(const AuthEvent& e) noexcept {
         return has_session ? AttemptRole::session_attempt : AttemptRole::unsessioned_auth;
       }
       if (!has_session) return AttemptRole::standalone;
+      // "Login failed: Plaintext authentication disabled": once per refused LOGIN/USER+PASS.
+      if (e.reason == "plaintext_refused") return AttemptRole::session_attempt;
       if (in(e.reason, std::begin(kHighWaterReasons), std::end(kHighWaterReasons))) {
         return AttemptRole::session_high_water;
       }
