@@ -4,6 +4,7 @@
 // bounded actions queue with its one consumer thread, and the per-worker message sink that
 // runs parse -> normalize -> rules inline.
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <future>
@@ -156,11 +157,12 @@ class ActionQueue {
     cv_.notify_one();
     return true;
   }
-  // Waits for requests and takes all of them. False once closed and empty.
-  bool take_all(std::vector<ActionRequest>& out) {
+  // Waits up to `idle` for requests and takes all of them; `out` stays empty when nothing
+  // arrived in time (the caller's chance for housekeeping). False once closed and empty.
+  bool take_all(std::vector<ActionRequest>& out, std::chrono::milliseconds idle) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return false;
+    cv_.wait_for(lock, idle, [this] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return !closed_;
     out.swap(items_);  // both keep their capacity: no allocation in steady state
     return true;
   }
