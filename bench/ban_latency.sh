@@ -39,19 +39,9 @@ port=5514
 metrics_port=9464
 [ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$root/bench/bench_lib.sh"
 
 ip link set lo up
-metrics() { curl -sf "http://127.0.0.1:$metrics_port/metrics"; }
-metric() { metrics | awk -v m="$1" '$1 == m {print $2}'; }
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 echo "== date: $(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg), $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"

@@ -20,34 +20,10 @@ udp_messages=${AUTHWALL_BENCH_UDP_MESSAGES:-1000000}
 sender="$root/bench/daemon_load_sender.py"
 [ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$root/bench/bench_lib.sh"
 
-free_port() {  # a port free for both TCP and UDP on 127.0.0.1
-  python3 - <<'PY'
-import socket
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
-metric() {  # metric NAME_WITH_LABELS
-  curl -sf "http://127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
 wait_metric() {  # wait_metric NAME VALUE SECONDS
   local deadline=$(( $(date +%s) + $3 ))
   while [ "$(date +%s)" -le "$deadline" ]; do

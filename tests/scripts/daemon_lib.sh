@@ -27,20 +27,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 # A port free for both TCP and UDP on 127.0.0.1.
-aw_free_port() {
-  python3 - <<'PY'
-import socket
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
-}
+aw_free_port() { python3 "$AW_SRC/tests/scripts/free_port.py"; }
 
 AW_PORT=$(aw_free_port)
 AW_METRICS_PORT=$(aw_free_port)
