@@ -23,12 +23,14 @@
 #include "app/log.h"
 #include "app/metrics.h"
 #include "app/pipeline.h"
+#include "app/thread_priority.h"
 #include "ingest/tcp_listener.h"
 #include "ingest/udp_listener.h"
 #include "normalize/custom_patterns.h"
 #include "rules/rule_engine.h"
 #include "state/ban_store.h"
 #include "state/offence_store.h"
+#include "state/sqlite_database.h"
 
 namespace authwall::app {
 
@@ -85,6 +87,7 @@ class Daemon {
   std::string backend_name_;
   std::unique_ptr<state::BanStore> ban_store_;
   std::unique_ptr<state::SqliteOffenceStore> offences_;
+  std::unique_ptr<state::WalCheckpointer> checkpointer_;
   BanBook book_;
   ActionQueue queue_{kActionQueueCapacity};
   std::unique_ptr<ActionsWorker> actions_;
@@ -397,6 +400,9 @@ void Daemon::reload() {
 void Daemon::housekeeping() {
   const UnixMicros now = wall_now();
   book_.prune(now);
+  // Every second, so the write-ahead log never grows to the stores' automatic checkpoint, which
+  // would sync inside a ban's commit (state/sqlite_database.h).
+  checkpointer_->checkpoint();
   // Hourly: keep the state database from growing without bound. Ban history is kept for a
   // while for audits; offence history only as far back as escalation looks.
   // Every 10 minutes, one summary line (the data path itself never logs per message).
@@ -595,6 +601,11 @@ int Daemon::run() {
     LOG_ERROR("%s", error.c_str());
     return 1;
   }
+  checkpointer_ = state::WalCheckpointer::open(config.state_path, error);
+  if (!checkpointer_) {
+    LOG_ERROR("%s", error.c_str());
+    return 1;
+  }
 
   if (options_.dry_run || config.firewall.backend == "dry-run") {
     backend_ = std::make_unique<actions::DryRunBanBackend>();
@@ -647,8 +658,20 @@ int Daemon::run() {
   housekeeping_timer_ = std::make_unique<asio::steady_timer>(control_io_);
   housekeeping();
 
-  actions_ = std::make_unique<ActionsWorker>(*backend_, *ban_store_, book_, queue_, metrics_);
-  actions_thread_ = std::thread([this] { actions_->run(); });
+  actions_ = std::make_unique<ActionsWorker>(*backend_, *ban_store_, book_, queue_, metrics_,
+                                             offences_.get());
+  actions_thread_ = std::thread([this] {
+    // A ban should not wait for a CPU behind the I/O workers or other processes on a busy
+    // machine (app/thread_priority.h); without the privilege it runs at the normal priority.
+    int nice = 0;
+    std::string why;
+    if (lower_thread_nice(kActionsNiceBoost, nice, why)) {
+      LOG_INFO("actions thread: nice %d", nice);
+    } else {
+      LOG_INFO("actions thread keeps nice %d: %s", nice, why.c_str());
+    }
+    actions_->run();
+  });
   for (auto& l : udp_) l->start();
   for (auto& l : tcp_) l->start();
   for (auto& w : workers_) {

@@ -12,9 +12,10 @@
 //     of every rule whose definition did not change.
 //   - One actions thread: ban decisions go through one bounded queue; the thread drains
 //     everything queued, commits it to the firewall backend as one batch, then updates the ban
-//     book, the ban store and the metrics.
+//     book, the ban store and the metrics, and writes the offence history the rules engines
+//     noted in memory. It runs at nice -10 when allowed (app/thread_priority.h).
 //   - The control thread (main): signals, HTTP (metrics.listen), the control socket, TCP
-//     accepts, housekeeping.
+//     accepts, housekeeping, and the state database's checkpoints (the syncs to disk).
 //
 // Back-pressure: processing is inline, so a TCP connection is read again only after its data
 // went through the rules (the sender's window fills; nothing is lost) and a UDP socket's kernel

@@ -117,17 +117,33 @@ LockedEngine& RuleUnit::engine_for(const IpAddress& ip) noexcept {
 void ActionsWorker::run() {
   std::vector<ActionRequest> batch;
   batch.reserve(queue_.capacity());
-  // SQLite moves its write-ahead log into the database (and syncs) at checkpoints; done here
-  // when no ban has been waiting for a second, it stays off the ban latency path.
+  // The database's checkpoints (the syncs) are not done here but on the daemon's control thread
+  // (state::WalCheckpointer): a ban arriving during one would wait for it.
   while (queue_.take_all(batch, std::chrono::seconds(1))) {
     if (batch.empty()) {
-      store_.checkpoint();
+      flush_offences(wall_now());
       continue;
     }
     process(batch);
     batch.clear();
   }
-  store_.checkpoint();
+  flush_offences(wall_now());
+}
+
+void ActionsWorker::process(std::vector<ActionRequest>& batch) {
+  commit(batch);
+  // After the kernel commit, outside the measured latency: the offences behind this batch's
+  // bans (and any decided since) become durable. Also when nothing was committed — a decision
+  // that turned out redundant was still an offence.
+  flush_offences(wall_now());
+}
+
+void ActionsWorker::flush_offences(UnixMicros now) {
+  if (offences_ == nullptr || offences_->flush()) return;
+  metrics_.store_errors->inc();
+  store_log_.log(LogLevel::warning, now,
+                 "cannot record offence history in the state database (kept in memory, retried): %s",
+                 offences_->last_error().c_str());
 }
 
 void ActionsWorker::reply(ActionRequest& r, std::string text) {
@@ -140,7 +156,7 @@ actions::BanChange ActionsWorker::to_change(const ActionRequest& r) {
   return actions::BanChange::add(r.target, static_cast<std::uint32_t>(d));
 }
 
-void ActionsWorker::process(std::vector<ActionRequest>& batch) {
+void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   const UnixMicros now = wall_now();
   changes_.clear();
   origins_.clear();

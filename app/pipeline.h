@@ -28,6 +28,7 @@
 #include "rules/rule_config.h"
 #include "rules/rule_engine.h"
 #include "state/ban_store.h"
+#include "state/offence_store.h"
 
 namespace authwall::app {
 
@@ -192,16 +193,26 @@ class ActionQueue {
 // answers manual requests. A wider ban replaces the narrower ones it covers in the same commit
 // (nftables interval sets refuse overlaps); a decision already covered by a longer ban changes
 // nothing. Runs until the queue is closed and empty.
+//
+// It also writes the rules engines' offence history (`offences`, may be null): they only note
+// each offence in memory while deciding, and this thread flushes those notes after each kernel
+// commit, when idle and before it ends, so the ban path never waits for the database's lock
+// (state/offence_store.h).
 class ActionsWorker {
  public:
   ActionsWorker(actions::FirewallBackend& backend, state::BanStore& store, BanBook& book,
-                ActionQueue& queue, PipelineMetrics& metrics)
-      : backend_(backend), store_(store), book_(book), queue_(queue), metrics_(metrics) {}
+                ActionQueue& queue, PipelineMetrics& metrics,
+                state::SqliteOffenceStore* offences = nullptr)
+      : backend_(backend), store_(store), book_(book), queue_(queue), metrics_(metrics),
+        offences_(offences) {}
   void run();
-  // One batch (what run() does per wake-up); public for tests.
+  // One batch (what run() does per wake-up), offence history flushed at the end; public for
+  // tests.
   void process(std::vector<ActionRequest>& batch);
 
  private:
+  void commit(std::vector<ActionRequest>& batch);
+  void flush_offences(UnixMicros now);
   static void reply(ActionRequest& r, std::string text);
   static actions::BanChange to_change(const ActionRequest& r);
 
@@ -213,6 +224,7 @@ class ActionsWorker {
   BanBook& book_;
   ActionQueue& queue_;
   PipelineMetrics& metrics_;
+  state::SqliteOffenceStore* offences_;
   std::vector<actions::BanChange> changes_;
   std::vector<std::size_t> origins_;
   std::vector<state::BanRecord> records_;

@@ -170,7 +170,7 @@ void BM_SingleBanLatency(benchmark::State& state) {
   state.counters["p99_us"] = us[us.size() * 99 / 100];
   state.counters["active_bans"] = static_cast<double>(prefill);
 }
-BENCHMARK(BM_SingleBanLatency)->Arg(0)->Arg(1'000)->Arg(10'000)->Arg(100'000)
+BENCHMARK(BM_SingleBanLatency)->Arg(0)->Arg(1'000)->Arg(2'000)->Arg(5'000)->Arg(8'000)->Arg(10'000)->Arg(100'000)
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Start-up after a reboot: 100k active bans in the store, empty sets; reconcile() reads the

@@ -45,11 +45,6 @@ void bind_text(sqlite3_stmt* st, int idx, std::string_view text) {
 
 }  // namespace
 
-void BanStore::checkpoint() {
-  std::lock_guard lock(mu_);
-  sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-}
-
 std::string_view to_string(BanSource s) noexcept {
   return s == BanSource::kManual ? "manual" : "auto";
 }

@@ -76,9 +76,6 @@ class BanStore {
   bool history(const IpPrefix& target, std::vector<HistoryEntry>& out);
 
   std::string last_error();
-  // Copies the write-ahead log into the database file without waiting for readers; the
-  // daemon calls it when idle (see open_state_database).
-  void checkpoint();
 
  private:
   explicit BanStore(sqlite3* db) : db_(db) {}

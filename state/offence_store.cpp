@@ -68,6 +68,12 @@ bool SqliteOffenceStore::prepare(std::string& error) {
 }
 
 SqliteOffenceStore::~SqliteOffenceStore() {
+  {
+    // A clean close keeps what was recorded (the daemon has flushed already; a restarting
+    // test or tool may not have).
+    std::lock_guard lock(mu_);
+    flush_locked();
+  }
   sqlite3_finalize(count_stmt_);
   sqlite3_finalize(insert_stmt_);
   sqlite3_close(db_);
@@ -87,23 +93,71 @@ std::uint32_t SqliteOffenceStore::count_since(std::string_view target, std::stri
     last_error_ = sqlite3_errmsg(db_);
   }
   sqlite3_reset(count_stmt_);
+  // Records not flushed yet count as well: two bans of one target in quick succession escalate
+  // exactly as if every record had been written at once.
+  for (const PendingRecord& p : pending_) {
+    if (p.time >= since && p.target == target && p.rule == rule) ++n;
+  }
   return n;
 }
 
 bool SqliteOffenceStore::record(std::string_view target, std::string_view rule, UnixMicros time) {
   std::lock_guard lock(mu_);
+  // The bound: normally the actions thread flushes after every batch and the list holds a few
+  // records. If it has filled up anyway, writing inline (slow, but correct) beats growing
+  // without limit or forgetting offences.
+  if (pending_.size() >= kMaxPending && !flush_locked()) return false;
+  pending_.push_back(PendingRecord{std::string(target), std::string(rule), time});
+  return true;
+}
+
+bool SqliteOffenceStore::flush() {
+  std::lock_guard lock(mu_);
+  return flush_locked();
+}
+
+bool SqliteOffenceStore::flush_locked() {
+  if (pending_.empty()) return true;
+  // One transaction for the whole list: one WAL append instead of one per record.
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    last_error_ = sqlite3_errmsg(db_);
+    return false;
+  }
+  for (const PendingRecord& p : pending_) {
+    sqlite3_reset(insert_stmt_);
+    sqlite3_bind_text(insert_stmt_, 1, p.target.data(), static_cast<int>(p.target.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_stmt_, 2, p.rule.data(), static_cast<int>(p.rule.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_stmt_, 3, p.time);
+    if (sqlite3_step(insert_stmt_) != SQLITE_DONE) {
+      last_error_ = sqlite3_errmsg(db_);
+      sqlite3_reset(insert_stmt_);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return false;
+    }
+  }
   sqlite3_reset(insert_stmt_);
-  sqlite3_bind_text(insert_stmt_, 1, target.data(), static_cast<int>(target.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(insert_stmt_, 2, rule.data(), static_cast<int>(rule.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(insert_stmt_, 3, time);
-  const bool ok = sqlite3_step(insert_stmt_) == SQLITE_DONE;
-  if (!ok) last_error_ = sqlite3_errmsg(db_);
-  sqlite3_reset(insert_stmt_);
-  return ok;
+  // The bound strings are about to go: unbind before clearing the list.
+  sqlite3_clear_bindings(insert_stmt_);
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    last_error_ = sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
+  }
+  pending_.clear();
+  return true;
+}
+
+std::size_t SqliteOffenceStore::pending() {
+  std::lock_guard lock(mu_);
+  return pending_.size();
 }
 
 int SqliteOffenceStore::prune(UnixMicros before) {
   std::lock_guard lock(mu_);
+  const auto old = std::remove_if(pending_.begin(), pending_.end(),
+                                  [&](const PendingRecord& p) { return p.time < before; });
+  const int pruned_pending = static_cast<int>(pending_.end() - old);
+  pending_.erase(old, pending_.end());
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, "DELETE FROM rule_offences WHERE time_us < ?1", -1, &stmt, nullptr) !=
       SQLITE_OK) {
@@ -117,7 +171,7 @@ int SqliteOffenceStore::prune(UnixMicros before) {
     last_error_ = sqlite3_errmsg(db_);
     return -1;
   }
-  return sqlite3_changes(db_);
+  return sqlite3_changes(db_) + pruned_pending;
 }
 
 std::string SqliteOffenceStore::last_error() {

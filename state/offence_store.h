@@ -3,7 +3,7 @@
 // get escalating bans (PRODUCT.md "Escalation") — also after a restart, when it lives in SQLite.
 //
 // Only consulted when a ban happens, never per event. Implementations are thread-safe (the
-// daemon may run several rule shards over one store).
+// daemon may run several rule shards over one store, and its actions thread flushes it).
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +26,7 @@ class OffenceHistory {
   virtual std::uint32_t count_since(std::string_view target, std::string_view rule,
                                     UnixMicros since) = 0;
   // Stores one ban. Returns false if it could not be stored (the ban itself still stands).
+  // A recorded ban is counted by count_since() at once, even if it is not durable yet.
   virtual bool record(std::string_view target, std::string_view rule, UnixMicros time) = 0;
 };
 
@@ -44,8 +45,22 @@ class MemoryOffenceHistory final : public OffenceHistory {
 
 // SQLite at `state.path`: its own connection and its own table (`rule_offences`), so it shares
 // the database file with the ban store without sharing anything else. WAL mode, busy timeout.
+//
+// record() only appends to a pending list in memory; flush() writes the pending records in one
+// transaction. The rules engine records on the I/O worker while it decides a ban, inside the
+// ban's measured latency, and an INSERT there would wait for the database's write lock, which
+// the actions thread holds while it records the bans it is about to commit to the kernel
+// (SQLite's busy handler then sleeps in steps of milliseconds). So the daemon's actions thread
+// flushes after each kernel commit, when idle and at shutdown, and the destructor flushes too.
+// The price: a crash loses the offence records made since the last flush (at most one actions
+// batch; not the bans, which the ban store writes before the kernel sees them), so after such a
+// crash a repeat offender may get a shorter ban than escalation would have given.
 class SqliteOffenceStore final : public OffenceHistory {
  public:
+  // Bound of the pending list: far above what one actions batch produces, small enough that a
+  // linear scan of it in count_since() stays in microseconds.
+  static constexpr std::size_t kMaxPending = 10000;
+
   // Opens or creates the database. Returns nullptr and sets `error` (one sentence naming the
   // path) on failure.
   static std::unique_ptr<SqliteOffenceStore> open(const std::string& path, std::string& error);
@@ -55,21 +70,37 @@ class SqliteOffenceStore final : public OffenceHistory {
 
   std::uint32_t count_since(std::string_view target, std::string_view rule,
                             UnixMicros since) override;
+  // Appends to the pending list. If the list has reached kMaxPending (the flushing thread has
+  // stalled, or the database keeps failing), flushes inline first, on the caller's thread;
+  // returns false, and does not keep the record, if that flush fails.
   bool record(std::string_view target, std::string_view rule, UnixMicros time) override;
-  // Deletes records older than `before` (history beyond the window is never consulted).
-  // Returns the number deleted, or -1 on error.
+  // Writes the pending records in one transaction. Returns false on a database error; they
+  // then stay pending and the next flush tries again.
+  bool flush();
+  // Deletes records older than `before`, pending ones included (history beyond the window is
+  // never consulted). Returns the number deleted, or -1 on error.
   int prune(UnixMicros before);
+  // Records not yet flushed.
+  std::size_t pending();
   // The last SQLite error message (for logs), empty if none.
   std::string last_error();
 
  private:
+  struct PendingRecord {
+    std::string target;
+    std::string rule;
+    UnixMicros time;
+  };
+
   explicit SqliteOffenceStore(sqlite3* db) : db_(db) {}
   bool prepare(std::string& error);
+  bool flush_locked();
 
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* count_stmt_ = nullptr;
   sqlite3_stmt* insert_stmt_ = nullptr;
+  std::vector<PendingRecord> pending_;  // recorded, not yet in the database; oldest first
   std::string last_error_;
 };
 

@@ -19,8 +19,8 @@ sqlite3* open_state_database(const std::string& path, const char* schema, std::s
   char* msg = nullptr;
   // With synchronous=NORMAL a commit only appends to the WAL; the syncs happen at checkpoints.
   // Automatic checkpoints run inside whichever commit crosses the threshold, i.e. on the ban
-  // path: raise it (8k pages, ~32 MiB) so the daemon's idle-time checkpoints do the work and
-  // the automatic one is only a bound.
+  // path: raise it (8k pages, ~32 MiB) so the daemon's own checkpoints (WalCheckpointer, every
+  // second) do the work and the automatic one is only a bound.
   if (sqlite3_exec(db,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                    "PRAGMA wal_autocheckpoint=8192;",
@@ -32,6 +32,25 @@ sqlite3* open_state_database(const std::string& path, const char* schema, std::s
     return nullptr;
   }
   return db;
+}
+
+std::unique_ptr<WalCheckpointer> WalCheckpointer::open(const std::string& path,
+                                                       std::string& error) {
+  sqlite3* db = open_state_database(path, "", error);
+  if (db == nullptr) return nullptr;
+  return std::unique_ptr<WalCheckpointer>(new WalCheckpointer(db));
+}
+
+WalCheckpointer::~WalCheckpointer() { sqlite3_close(db_); }
+
+int WalCheckpointer::checkpoint() noexcept {
+  int log_frames = 0;
+  int moved = 0;
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &moved) !=
+      SQLITE_OK) {
+    return -1;
+  }
+  return log_frames - moved;
 }
 
 }  // namespace authwall::state

@@ -1,0 +1,196 @@
+// SqliteOffenceStore keeps records in memory until flush() (state/offence_store.h): they count
+// at once, reach the database only when flushed (or at a clean close), are lost by a crash
+// before the flush, survive a failed flush, and the pending list is bounded.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "state/offence_store.h"
+
+namespace fs = std::filesystem;
+using namespace authwall;
+
+namespace {
+
+constexpr UnixMicros kT = 1795860000LL * kMicrosPerSecond;
+
+class TempDir {
+ public:
+  TempDir()
+      : path_(fs::temp_directory_path() / ("authwall-offences-pending-" + std::to_string(::getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string file(const char* name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// What another process would find in the file: rows of rule_offences, through a connection of
+// its own. -1 if the query fails.
+int rows_in_database(const std::string& db) {
+  sqlite3* c = nullptr;
+  if (sqlite3_open(db.c_str(), &c) != SQLITE_OK) {
+    sqlite3_close(c);
+    return -1;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  int n = -1;
+  if (sqlite3_prepare_v2(c, "SELECT count(*) FROM rule_offences", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    n = sqlite3_column_int(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(c);
+  return n;
+}
+
+bool exec(const std::string& db, const char* sql) {
+  sqlite3* c = nullptr;
+  const bool ok = sqlite3_open(db.c_str(), &c) == SQLITE_OK &&
+                  sqlite3_exec(c, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(c);
+  return ok;
+}
+
+TEST(SqliteOffenceStorePending, CountedAtOnceWrittenOnlyByFlush) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  // Two quick bans of one target: the second must see the first (escalation) before any flush.
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 0u);
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + 5));
+  ASSERT_TRUE(store->record("192.0.2.7", "spray", kT + 5));
+  ASSERT_TRUE(store->record("192.0.2.8", "brute", kT + 5));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", kT + 1), 1u);  // `since` applies to pending too
+  EXPECT_EQ(store->count_since("192.0.2.7", "spray", 0), 1u);
+  EXPECT_EQ(store->count_since("192.0.2.9", "brute", 0), 0u);
+  EXPECT_EQ(store->pending(), 4u);
+  EXPECT_EQ(rows_in_database(db), 0);
+
+  ASSERT_TRUE(store->flush()) << store->last_error();
+  EXPECT_EQ(store->pending(), 0u);
+  EXPECT_EQ(rows_in_database(db), 4);
+  // Flushed records are counted once, from the database now.
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", kT + 1), 1u);
+  // Old and new together.
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + 10));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 3u);
+  EXPECT_TRUE(store->flush());
+  EXPECT_TRUE(store->flush());  // nothing pending: nothing to do
+  EXPECT_EQ(rows_in_database(db), 5);
+}
+
+TEST(SqliteOffenceStorePending, FlushedRecordsSurviveReopening) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  {
+    auto store = state::SqliteOffenceStore::open(db, error);
+    ASSERT_TRUE(store) << error;
+    ASSERT_TRUE(store->record("2001:db8::/64", "brute", kT));
+    ASSERT_TRUE(store->flush());
+    // Recorded after the flush: a clean close (the destructor) writes it as well.
+    ASSERT_TRUE(store->record("2001:db8::/64", "brute", kT + 1));
+  }
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  EXPECT_EQ(store->pending(), 0u);
+  EXPECT_EQ(store->count_since("2001:db8::/64", "brute", 0), 2u);
+}
+
+TEST(SqliteOffenceStorePending, CrashBeforeFlushLosesOnlyTheUnflushedRecords) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  // The child records two offences, flushes only the first and dies without running any
+  // destructor (as a kill -9 would). Nothing in it touches gtest.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string error;
+    auto store = state::SqliteOffenceStore::open(db, error);
+    if (!store || !store->record("192.0.2.7", "brute", kT) || !store->flush() ||
+        !store->record("192.0.2.7", "brute", kT + 1) || store->pending() != 1) {
+      ::_exit(2);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  std::string error;
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
+  EXPECT_EQ(rows_in_database(db), 1);
+}
+
+TEST(SqliteOffenceStorePending, FailedFlushKeepsRecordsForTheNextOne) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
+  // Another connection takes the table away: the INSERT fails, the transaction rolls back.
+  ASSERT_TRUE(exec(db, "DROP TABLE rule_offences"));
+  EXPECT_FALSE(store->flush());
+  EXPECT_FALSE(store->last_error().empty());
+  EXPECT_EQ(store->pending(), 1u);
+  ASSERT_TRUE(exec(db, "CREATE TABLE rule_offences(target TEXT NOT NULL, rule TEXT NOT NULL, "
+                       "time_us INTEGER NOT NULL)"));
+  ASSERT_TRUE(store->flush()) << store->last_error();
+  EXPECT_EQ(store->pending(), 0u);
+  EXPECT_EQ(rows_in_database(db), 1);
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
+}
+
+TEST(SqliteOffenceStorePending, FullPendingListIsWrittenInline) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  const std::size_t max = state::SqliteOffenceStore::kMaxPending;
+  for (std::size_t i = 0; i < max; ++i) {
+    ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + static_cast<UnixMicros>(i)));
+  }
+  EXPECT_EQ(store->pending(), max);
+  EXPECT_EQ(rows_in_database(db), 0);
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + static_cast<UnixMicros>(max)));
+  EXPECT_EQ(store->pending(), 1u);
+  EXPECT_EQ(rows_in_database(db), static_cast<int>(max));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), max + 1);
+}
+
+TEST(SqliteOffenceStorePending, PruneRemovesOldRecordsPendingOrNot) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
+  ASSERT_TRUE(store->flush());
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + 10));  // pending, old
+  ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + 100));  // pending, kept
+  EXPECT_EQ(store->prune(kT + 50), 2);
+  EXPECT_EQ(store->pending(), 1u);
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
+  ASSERT_TRUE(store->flush());
+  EXPECT_EQ(rows_in_database(db), 1);
+}
+
+}  // namespace
