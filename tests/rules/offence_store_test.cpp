@@ -10,24 +10,12 @@
 #include "rules/rule_config.h"
 #include "rules/rule_engine.h"
 #include "state/offence_store.h"
+#include "tests/temp_dir.h"
 
-namespace fs = std::filesystem;
 using namespace authwall;
+using authwall::testing::TempDir;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("authwall-offences-" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const char* name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 constexpr UnixMicros kT = 1795860000LL * kMicrosPerSecond;
 

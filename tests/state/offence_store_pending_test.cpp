@@ -10,27 +10,14 @@
 #include <string>
 
 #include "state/offence_store.h"
+#include "tests/temp_dir.h"
 
-namespace fs = std::filesystem;
 using namespace authwall;
+using authwall::testing::TempDir;
 
 namespace {
 
 constexpr UnixMicros kT = 1795860000LL * kMicrosPerSecond;
-
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() / ("authwall-offences-pending-" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const char* name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // What another process would find in the file: rows of rule_offences, through a connection of
 // its own. -1 if the query fails.
