@@ -165,6 +165,7 @@ struct ListedBan {
   std::string rule;
   std::int64_t duration_seconds = 0;
   std::uint32_t offence = 1;
+  bool narrowed = false;
 };
 
 class Output {
@@ -322,12 +323,13 @@ class CheckRun {
         out += std::to_string(d.duration_seconds);
         out += ",\"offence\":";
         out += std::to_string(d.offence);
+        if (d.narrowed) out += ",\"narrowed\":true";
         out += ",\"line\":";
         out += std::to_string(line_no_);
         out += "}\n";
       } else if (listed_bans_.size() < kMaxListedBans) {
         listed_bans_.push_back(ListedBan{std::string(time), target, std::string(d.rule.view()),
-                                         d.duration_seconds, d.offence});
+                                         d.duration_seconds, d.offence, d.narrowed});
       }
     }
   }
@@ -455,6 +457,7 @@ class CheckRun {
         line("  %s  ban %-40s for %-6s rule %s", b.time.c_str(), b.target.c_str(),
              format_duration(b.duration_seconds).c_str(), b.rule.c_str());
         if (b.offence > 1) line(" (offence %u)", b.offence);
+        if (b.narrowed) line(" (address only: its prefix holds a never_ban or trusted_proxies entry)");
         o += '\n';
       }
       if (bans_ > listed_bans_.size()) {

@@ -52,6 +52,10 @@ PipelineMetrics::PipelineMetrics(MetricsRegistry& r) : registry(r) {
   decisions_dropped = &r.counter(
       "authwall_ban_decisions_dropped_total",
       "Ban decisions dropped because the actions queue was full");
+  narrowed = &r.counter(
+      "authwall_bans_narrowed_total",
+      "Bans cut from the rule's prefix to the single address because the prefix holds a "
+      "never_ban or trusted_proxies entry");
   ban_latency = &r.histogram(
       "authwall_ban_latency_seconds",
       "From receiving the message that crossed a threshold to the ban being committed to the "
@@ -358,6 +362,14 @@ void PipelineWorker::on_message(std::string_view payload, ingest::Transport tran
     le.engine->on_event(event, arrival, decisions_);
   }
   for (const rules::BanDecision& d : decisions_) {
+    if (d.narrowed) {
+      metrics_.narrowed->inc();
+      narrowed_log_.log(LogLevel::warning, arrival,
+                        "rule %.*s: banning %s alone, not its prefix, which holds a never_ban or "
+                        "trusted_proxies entry",
+                        static_cast<int>(d.rule.view().size()), d.rule.view().data(),
+                        d.target.to_string().c_str());
+    }
     ActionRequest a;
     a.kind = ActionRequest::Kind::ban;
     a.target = d.target;

@@ -57,6 +57,7 @@ struct PipelineMetrics {
   std::array<Counter*, kSourceCount> unrecognized{};
   std::array<std::array<Counter*, kKindCount>, kSourceCount> events{};
   Counter* decisions_dropped = nullptr;
+  Counter* narrowed = nullptr;
   Histogram* ban_latency = nullptr;
   Counter* firewall_errors = nullptr;
   Counter* firewall_batches = nullptr;
@@ -256,6 +257,7 @@ class PipelineWorker final : public ingest::MessageSink {
   std::unique_ptr<normalize::Normalizer> normalizer_;
   std::vector<rules::BanDecision> decisions_;
   RateLimitedLog queue_full_log_;
+  RateLimitedLog narrowed_log_{60 * kMicrosPerSecond};
 };
 
 }  // namespace authwall::app

@@ -30,6 +30,10 @@ struct BanDecision {
   UnixMicros time = 0;           // the `now` of the event that crossed the threshold
   std::int64_t duration_seconds = 0;  // after escalation and the `max` cap
   std::uint32_t offence = 1;     // 1 = first ban of this target within the history window
+  // The rule's prefix would have covered a never_ban or trusted_proxies entry (an attacker
+  // sharing a /64 with the operator's own host, say), so `target` is the event's single
+  // address instead.
+  bool narrowed = false;
 };
 
 }  // namespace authwall::rules

@@ -259,6 +259,13 @@ void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, 
                         KeyEntry& k, std::vector<BanDecision>& out) {
   BanDecision d;
   d.target = IpPrefix::of(e.ip, e.ip.is_v4 ? r.spec.prefix_v4 : r.spec.prefix_v6);
+  // The event's own address is in neither list (process() returned before), but its prefix
+  // may hold one: ban the address alone rather than lock out what the operator protects.
+  if (d.target.length < (e.ip.is_v4 ? 32 : 128) && covers_protected(d.target)) {
+    d.target = IpPrefix::of(e.ip, e.ip.is_v4 ? 32 : 128);
+    d.narrowed = true;
+    ++stats_.narrowed_decisions;
+  }
   d.rule.assign(r.spec.name);
   d.rule_index = static_cast<std::uint32_t>(index);
   d.key_kind = r.spec.key;
@@ -275,12 +282,28 @@ void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, 
   d.duration_seconds = std::max<std::int64_t>(1, static_cast<std::int64_t>(duration));
   d.offence = earlier + 1;
   if (!history_->record(target, r.spec.name, now)) ++stats_.history_errors;
-  const std::uint64_t until = static_cast<std::uint64_t>(to_seconds(now)) +
-                              static_cast<std::uint64_t>(d.duration_seconds);
-  k.banned_until = static_cast<std::uint32_t>(std::min<std::uint64_t>(until, 0xfffffffeU));
+  // A narrowed ban does not cover the key's other addresses, so the key is not marked banned:
+  // its window starts over and the next address of the prefix is banned on its own count.
+  if (!d.narrowed) {
+    const std::uint64_t until = static_cast<std::uint64_t>(to_seconds(now)) +
+                                static_cast<std::uint64_t>(d.duration_seconds);
+    k.banned_until = static_cast<std::uint32_t>(std::min<std::uint64_t>(until, 0xfffffffeU));
+  }
   reset_window(r, k);
   ++stats_.decisions;
   out.push_back(d);
+}
+
+bool RuleEngine::covers_protected(const IpPrefix& target) const noexcept {
+  // An entry that contains the whole target would have contained the event's address too, so
+  // overlap here means the entry lies inside the target: its network address is in it.
+  for (const IpPrefix& p : never_ban_) {
+    if (target.contains(p.network)) return true;
+  }
+  for (const IpPrefix& p : trusted_proxies_) {
+    if (target.contains(p.network)) return true;
+  }
+  return false;
 }
 
 void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint32_t attempts,

@@ -51,6 +51,7 @@ struct RuleEngineStats {
   std::uint64_t never_ban_events = 0;        // events from never_ban addresses (skipped)
   std::uint64_t trusted_proxy_failures = 0;  // failures attributed to a trusted proxy
   std::uint64_t decisions = 0;
+  std::uint64_t narrowed_decisions = 0;      // prefix bans cut to one address (BanDecision::narrowed)
   std::uint64_t evictions = 0;               // keys dropped while their window was still live
   std::uint64_t expirations = 0;             // idle keys freed (window over, not banned)
   std::uint64_t history_errors = 0;          // offence records that could not be stored
@@ -122,6 +123,8 @@ class RuleEngine {
   bool idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept;
   void decide(CompiledRule& r, std::size_t index, const normalize::AuthEvent& e, UnixMicros now,
               KeyEntry& k, std::vector<BanDecision>& out);
+  // True when `target` contains an address of a never_ban or trusted_proxies entry.
+  bool covers_protected(const IpPrefix& target) const noexcept;
   void proxy_failure(std::size_t proxy, const normalize::AuthEvent& e, std::uint32_t attempts,
                      UnixMicros now);
 

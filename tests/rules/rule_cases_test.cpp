@@ -220,6 +220,7 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
       else if (key == "never_ban_events") have = s.never_ban_events;
       else if (key == "duplicate_attempts") have = s.duplicate_attempts;
       else if (key == "decisions") have = s.decisions;
+      else if (key == "narrowed_decisions") have = s.narrowed_decisions;
       else FAIL() << "unknown stat " << key;
       EXPECT_EQ(have, want) << path.filename().string() << ": stat " << key;
     }
