@@ -457,7 +457,7 @@ class CheckRun {
         line("  %s  ban %-40s for %-6s rule %s", b.time.c_str(), b.target.c_str(),
              format_duration(b.duration_seconds).c_str(), b.rule.c_str());
         if (b.offence > 1) line(" (offence %u)", b.offence);
-        if (b.narrowed) line(" (address only: its prefix holds a never_ban or trusted_proxies entry)");
+        if (b.narrowed) o += " (address only: its prefix holds a never_ban or trusted_proxies entry)";
         o += '\n';
       }
       if (bans_ > listed_bans_.size()) {
