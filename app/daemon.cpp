@@ -492,6 +492,13 @@ std::string Daemon::control(std::string_view request) {
           return "error usage: " + target.to_string() + " overlaps never_ban entry " + p.to_string() + "\n";
         }
       }
+      // Banning a proxy would lock out every client behind it.
+      for (const auto& p : snapshot_->trusted_proxies) {
+        if (p.contains(target.network) || target.contains(p.network)) {
+          return "error usage: " + target.to_string() + " overlaps trusted_proxies entry " +
+                 p.to_string() + " (banning it would lock out every client behind that proxy)\n";
+        }
+      }
       r.kind = ActionRequest::Kind::ban;
       r.duration_seconds = seconds;
     } else {

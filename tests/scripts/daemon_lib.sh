@@ -34,9 +34,10 @@ AW_METRICS_PORT=$(aw_free_port)
 AW_CONFIG=$AW_TMP/authwall.yaml
 AW_SOCKET=$AW_TMP/var/authwall.sock
 
-# aw_write_config [ALLOWED_SENDERS_YAML_LIST]
+# aw_write_config [ALLOWED_SENDERS_YAML_LIST [TRUSTED_PROXIES_YAML_LIST]]
 aw_write_config() {
   local allowed=${1:-'["127.0.0.0/8", "::1/128"]'}
+  local proxies=${2:-'[]'}
   mkdir -p "$AW_TMP/rules.d"
   cat > "$AW_CONFIG" <<YAML
 listen:
@@ -52,7 +53,7 @@ state:
 firewall:
   backend: nftables
 never_ban: ["127.0.0.0/8", "::1/128"]
-trusted_proxies: []
+trusted_proxies: $proxies
 rule_files: ["rules.d/*.yaml"]
 YAML
   cat > "$AW_TMP/rules.d/mail.yaml" <<'YAML'

@@ -6,7 +6,7 @@
 #     bans it led to and exits 0; the next start restores them; manual bans survive too.
 source "$(dirname "$0")/daemon_lib.sh"
 
-aw_write_config
+aw_write_config '["127.0.0.0/8", "::1/128"]' '["203.0.113.250"]'
 aw_start_daemon
 
 send_tcp() {  # send_tcp LINE... : one new TCP connection, LF framing
@@ -74,7 +74,10 @@ aw_wait_banned 198.51.100.0/24 manual
 aw_not_banned 203.0.113.9
 out=$("$AW_BIN" ban 127.0.0.5 -c "$AW_CONFIG" 2>&1) && fail "banning a never_ban address succeeded"
 echo "$out" | grep -q never_ban || fail "never_ban refusal: $out"
-pass "manual ban/unban; never_ban refused"
+out=$("$AW_BIN" ban 203.0.113.0/24 -c "$AW_CONFIG" 2>&1) && fail "a ban covering a trusted proxy succeeded"
+echo "$out" | grep -q "trusted_proxies entry 203.0.113.250" || fail "trusted proxy refusal: $out"
+aw_not_banned 203.0.113.0/24
+pass "manual ban/unban; never_ban and trusted_proxies refused"
 
 # --- SIGTERM drain: the data is in the kernel when the signal arrives.
 python3 - "$AW_PORT" "$AW_DAEMON_PID" <<'PY'
