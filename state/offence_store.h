@@ -36,6 +36,8 @@ class MemoryOffenceHistory final : public OffenceHistory {
   std::uint32_t count_since(std::string_view target, std::string_view rule,
                             UnixMicros since) override;
   bool record(std::string_view target, std::string_view rule, UnixMicros time) override;
+  // Forgets records older than `before`; returns how many.
+  std::size_t prune(UnixMicros before);
 
  private:
   std::mutex mu_;
@@ -46,19 +48,22 @@ class MemoryOffenceHistory final : public OffenceHistory {
 // SQLite at `state.path`: its own connection and its own table (`rule_offences`), so it shares
 // the database file with the ban store without sharing anything else. WAL mode, busy timeout.
 //
-// record() only appends to a pending list in memory; flush() writes the pending records in one
-// transaction. The rules engine records on the I/O worker while it decides a ban, inside the
-// ban's measured latency, and an INSERT there would wait for the database's write lock, which
-// the actions thread holds while it records the bans it is about to commit to the kernel
-// (SQLite's busy handler then sleeps in steps of milliseconds). So the daemon's actions thread
-// flushes after each kernel commit, when idle and at shutdown, and the destructor flushes too.
-// The price: a crash loses the offence records made since the last flush (at most one actions
-// batch; not the bans, which the ban store writes before the kernel sees them), so after such a
-// crash a repeat offender may get a shorter ban than escalation would have given.
+// Every record is also kept in memory (loaded at open, pruned with the table), and
+// count_since() answers from there: the rules engine asks on the I/O worker while it decides a
+// ban, inside the ban's measured latency, and must not wait for the disk or for a writer.
+// record() notes the offence in memory and appends it to a pending list; flush() writes the
+// pending records in one transaction. An INSERT on the worker would wait for the database's
+// write lock, which the actions thread holds while it records the bans it is about to commit
+// to the kernel (SQLite's busy handler then sleeps in steps of milliseconds). So the daemon's
+// actions thread flushes after each kernel commit, when idle and at shutdown, and the
+// destructor flushes too. The price: a crash loses the offence records made since the last
+// flush (at most one actions batch; not the bans, which the ban store writes before the kernel
+// sees them), so after such a crash a repeat offender may get a shorter ban than escalation
+// would have given. Memory: one entry per ban within the history window (the daemon prunes
+// hourly), about 100 bytes each.
 class SqliteOffenceStore final : public OffenceHistory {
  public:
-  // Bound of the pending list: far above what one actions batch produces, small enough that a
-  // linear scan of it in count_since() stays in microseconds.
+  // Bound of the pending list: far above what one actions batch produces.
   static constexpr std::size_t kMaxPending = 10000;
 
   // Opens or creates the database. Returns nullptr and sets `error` (one sentence naming the
@@ -94,13 +99,14 @@ class SqliteOffenceStore final : public OffenceHistory {
 
   explicit SqliteOffenceStore(sqlite3* db) : db_(db) {}
   bool prepare(std::string& error);
-  bool flush_locked();
+  bool load(std::string& error);
 
-  std::mutex mu_;
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* count_stmt_ = nullptr;
-  sqlite3_stmt* insert_stmt_ = nullptr;
+  MemoryOffenceHistory memory_;  // every record, flushed or not (thread-safe itself)
+  std::mutex pending_mu_;
   std::vector<PendingRecord> pending_;  // recorded, not yet in the database; oldest first
+  std::mutex db_mu_;                    // the connection, its statements, last_error_
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_stmt_ = nullptr;
   std::string last_error_;
 };
 

@@ -181,3 +181,31 @@ TEST(SqliteOffenceStorePending, PruneRemovesOldRecordsPendingOrNot) {
 }
 
 }  // namespace
+
+namespace {
+
+// count_since answers from memory, loaded at open: the I/O worker deciding a ban never reads
+// the database (which may be slow, locked or, here, changed underneath by another connection).
+TEST(SqliteOffenceStorePending, CountsFromMemoryWithoutReadingTheDatabase) {
+  TempDir dir;
+  const std::string db = dir.file("state.db");
+  std::string error;
+  {
+    auto first = state::SqliteOffenceStore::open(db, error);
+    ASSERT_TRUE(first) << error;
+    ASSERT_TRUE(first->record("192.0.2.7", "brute", kT));
+    ASSERT_TRUE(first->record("192.0.2.7", "brute", kT + 1));
+  }  // flushed at close
+  auto store = state::SqliteOffenceStore::open(db, error);
+  ASSERT_TRUE(store) << error;
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);  // loaded at open
+  ASSERT_TRUE(exec(db, "DELETE FROM rule_offences"));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);
+  EXPECT_TRUE(store->record("192.0.2.7", "brute", kT + 2));
+  EXPECT_EQ(store->count_since("192.0.2.7", "brute", kT + 1), 2u);
+  EXPECT_EQ(store->count_since("192.0.2.7", "other-rule", 0), 0u);
+  EXPECT_TRUE(store->flush()) << store->last_error();
+  EXPECT_EQ(rows_in_database(db), 1);
+}
+
+}  // namespace
