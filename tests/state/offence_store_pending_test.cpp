@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "state/offence_store.h"
@@ -46,12 +47,23 @@ bool exec(const std::string& db, const char* sql) {
   return ok;
 }
 
-TEST(SqliteOffenceStorePending, CountedAtOnceWrittenOnlyByFlush) {
-  TempDir dir;
+// Each test: a fresh directory with the database path in it; open_store() opens (or reopens)
+// the store on it, reporting the open error as a test failure.
+class SqliteOffenceStorePending : public ::testing::Test {
+ protected:
+  std::unique_ptr<state::SqliteOffenceStore> open_store() {
+    std::string error;
+    auto store = state::SqliteOffenceStore::open(db, error);
+    EXPECT_TRUE(store) << error;
+    return store;
+  }
+  TempDir dir{"authwall-offences-pending"};
   const std::string db = dir.file("state.db");
-  std::string error;
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+};
+
+TEST_F(SqliteOffenceStorePending, CountedAtOnceWrittenOnlyByFlush) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
   // Two quick bans of one target: the second must see the first (escalation) before any flush.
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 0u);
   ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
@@ -80,27 +92,22 @@ TEST(SqliteOffenceStorePending, CountedAtOnceWrittenOnlyByFlush) {
   EXPECT_EQ(rows_in_database(db), 5);
 }
 
-TEST(SqliteOffenceStorePending, FlushedRecordsSurviveReopening) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
-  std::string error;
+TEST_F(SqliteOffenceStorePending, FlushedRecordsSurviveReopening) {
   {
-    auto store = state::SqliteOffenceStore::open(db, error);
-    ASSERT_TRUE(store) << error;
+    auto store = open_store();
+    ASSERT_TRUE(store);
     ASSERT_TRUE(store->record("2001:db8::/64", "brute", kT));
     ASSERT_TRUE(store->flush());
     // Recorded after the flush: a clean close (the destructor) writes it as well.
     ASSERT_TRUE(store->record("2001:db8::/64", "brute", kT + 1));
   }
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+  auto store = open_store();
+  ASSERT_TRUE(store);
   EXPECT_EQ(store->pending(), 0u);
   EXPECT_EQ(store->count_since("2001:db8::/64", "brute", 0), 2u);
 }
 
-TEST(SqliteOffenceStorePending, CrashBeforeFlushLosesOnlyTheUnflushedRecords) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
+TEST_F(SqliteOffenceStorePending, CrashBeforeFlushLosesOnlyTheUnflushedRecords) {
   // The child records two offences, flushes only the first and dies without running any
   // destructor (as a kill -9 would). Nothing in it touches gtest.
   const pid_t child = ::fork();
@@ -118,19 +125,15 @@ TEST(SqliteOffenceStorePending, CrashBeforeFlushLosesOnlyTheUnflushedRecords) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 0);
-  std::string error;
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+  auto store = open_store();
+  ASSERT_TRUE(store);
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
   EXPECT_EQ(rows_in_database(db), 1);
 }
 
-TEST(SqliteOffenceStorePending, FailedFlushKeepsRecordsForTheNextOne) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
-  std::string error;
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+TEST_F(SqliteOffenceStorePending, FailedFlushKeepsRecordsForTheNextOne) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
   ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
   // Another connection takes the table away: the INSERT fails, the transaction rolls back.
   ASSERT_TRUE(exec(db, "DROP TABLE rule_offences"));
@@ -145,12 +148,9 @@ TEST(SqliteOffenceStorePending, FailedFlushKeepsRecordsForTheNextOne) {
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 1u);
 }
 
-TEST(SqliteOffenceStorePending, FullPendingListIsWrittenInline) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
-  std::string error;
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+TEST_F(SqliteOffenceStorePending, FullPendingListIsWrittenInline) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
   const std::size_t max = state::SqliteOffenceStore::kMaxPending;
   for (std::size_t i = 0; i < max; ++i) {
     ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + static_cast<UnixMicros>(i)));
@@ -163,12 +163,9 @@ TEST(SqliteOffenceStorePending, FullPendingListIsWrittenInline) {
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), max + 1);
 }
 
-TEST(SqliteOffenceStorePending, PruneRemovesOldRecordsPendingOrNot) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
-  std::string error;
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+TEST_F(SqliteOffenceStorePending, PruneRemovesOldRecordsPendingOrNot) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
   ASSERT_TRUE(store->record("192.0.2.7", "brute", kT));
   ASSERT_TRUE(store->flush());
   ASSERT_TRUE(store->record("192.0.2.7", "brute", kT + 10));  // pending, old
@@ -186,18 +183,15 @@ namespace {
 
 // count_since answers from memory, loaded at open: the I/O worker deciding a ban never reads
 // the database (which may be slow, locked or, here, changed underneath by another connection).
-TEST(SqliteOffenceStorePending, CountsFromMemoryWithoutReadingTheDatabase) {
-  TempDir dir;
-  const std::string db = dir.file("state.db");
-  std::string error;
+TEST_F(SqliteOffenceStorePending, CountsFromMemoryWithoutReadingTheDatabase) {
   {
-    auto first = state::SqliteOffenceStore::open(db, error);
-    ASSERT_TRUE(first) << error;
+    auto first = open_store();
+    ASSERT_TRUE(first);
     ASSERT_TRUE(first->record("192.0.2.7", "brute", kT));
     ASSERT_TRUE(first->record("192.0.2.7", "brute", kT + 1));
   }  // flushed at close
-  auto store = state::SqliteOffenceStore::open(db, error);
-  ASSERT_TRUE(store) << error;
+  auto store = open_store();
+  ASSERT_TRUE(store);
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);  // loaded at open
   ASSERT_TRUE(exec(db, "DELETE FROM rule_offences"));
   EXPECT_EQ(store->count_since("192.0.2.7", "brute", 0), 2u);
