@@ -46,7 +46,11 @@ bool check_keys(const YAML::Node& map, std::string_view where,
     return false;
   }
   for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {  // `? [a, b]: ...` — YAML allows it, we do not
+      sink.at(kv.first, std::string(where) + ": a key must be a plain name, not a list or mapping");
+      continue;
+    }
+    const std::string key = kv.first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string list;
       for (auto a : allowed) {
@@ -245,31 +249,9 @@ std::vector<std::string> expand_rule_files(const YAML::Node& node, const fs::pat
   return files;
 }
 
-}  // namespace
-
-bool load_config(const std::string& path, Config& out, std::vector<ConfigError>& errors) {
-  const std::size_t errors_before = errors.size();
-  ErrorSink sink(path, errors);
-  out = Config{};
-  out.path = path;
-  IpPrefix p;
-  IpPrefix::parse("127.0.0.0/8", p);
-  out.listen.allowed_senders.push_back(p);
-  out.never_ban.push_back(p);
-  IpPrefix::parse("::1/128", p);
-  out.listen.allowed_senders.push_back(p);
-  out.never_ban.push_back(p);
-
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    sink.file_level("cannot read the configuration file");
-    return false;
-  } catch (const YAML::ParserException& e) {
-    sink.at_mark(e.mark, "YAML syntax error: " + e.msg);
-    return false;
-  }
+// The document's contents into `out` (defaults already set); false if it is not a mapping.
+bool load_document(const YAML::Node& root, const std::string& path, Config& out,
+                   std::vector<ConfigError>& errors, ErrorSink& sink) {
   if (!root.IsMap()) {
     sink.file_level("the configuration must be a YAML mapping (see config/authwall.yaml)");
     return false;
@@ -321,6 +303,41 @@ bool load_config(const std::string& path, Config& out, std::vector<ConfigError>&
   }
   if (root["patterns"]) {
     normalize::parse_custom_patterns(root["patterns"], path, out.patterns, errors);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool load_config(const std::string& path, Config& out, std::vector<ConfigError>& errors) {
+  const std::size_t errors_before = errors.size();
+  ErrorSink sink(path, errors);
+  out = Config{};
+  out.path = path;
+  IpPrefix p;
+  IpPrefix::parse("127.0.0.0/8", p);
+  out.listen.allowed_senders.push_back(p);
+  out.never_ban.push_back(p);
+  IpPrefix::parse("::1/128", p);
+  out.listen.allowed_senders.push_back(p);
+  out.never_ban.push_back(p);
+
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    sink.file_level("cannot read the configuration file");
+    return false;
+  } catch (const YAML::ParserException& e) {
+    sink.at_mark(e.mark, "YAML syntax error: " + e.msg);
+    return false;
+  }
+  // Every check below reports through the sink; a yaml-cpp conversion that throws anyway (a
+  // shape no check foresaw) still becomes one positioned error, never an escaped exception.
+  try {
+    if (!load_document(root, path, out, errors, sink)) return false;
+  } catch (const YAML::Exception& e) {
+    sink.at_mark(e.mark, "invalid configuration: " + e.msg);
   }
   return errors.size() == errors_before;
 }

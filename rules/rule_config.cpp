@@ -94,6 +94,10 @@ bool check_map(const YAML::Node& node, std::string_view what,
     return false;
   }
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {  // `? [a, b]: ...` — YAML allows it, we do not
+      sink.add(kv.first, std::string(what) + ": a key must be a plain name, not a list or mapping");
+      continue;
+    }
     const std::string key = kv.first.Scalar();
     bool ok = false;
     for (auto k : known) ok = ok || key == k;

@@ -116,5 +116,17 @@ TEST_F(ConfigTest, SyntaxErrorAndMissingFile) {
   EXPECT_NE(errs[0].to_string().find("cannot read"), std::string::npos);
 }
 
+// YAML allows a list or mapping as a key (`? [a, b]: ...`); found by tests/fuzz/config_fuzz.cpp,
+// it used to escape as a yaml-cpp exception and end the program.
+TEST_F(ConfigTest, ComplexKeyIsAnErrorNotACrash) {
+  auto errors = load_errors("listen: {udp: ['127.0.0.1:5514']}\n"
+                            "state:\n"
+                            " ? path: var/a.db\n"
+                            "rule_files: ['nothing/*.yaml']\n");
+  bool found = false;
+  for (const auto& e : errors) found = found || e.find("state: a key must be a plain name") != std::string::npos;
+  EXPECT_TRUE(found) << ::testing::PrintToString(errors);
+}
+
 }  // namespace
 }  // namespace authwall::app
