@@ -122,8 +122,10 @@ std::optional<std::int64_t> parse_int(const YAML::Node& node, std::int64_t lo, s
   }
   const std::string& s = node.Scalar();
   std::int64_t v = 0;
+  // At most 12 digits (fits easily); longer text is refused before any arithmetic.
   bool ok = !s.empty() && s.size() <= 12;
-  for (char c : s) {
+  for (std::size_t i = 0; ok && i < s.size(); ++i) {
+    const char c = s[i];
     if (c < '0' || c > '9') {
       ok = false;
       break;
