@@ -172,14 +172,17 @@ bool Daemon::build_snapshot(const LoadedConfig& loaded, const RuleSnapshot* prev
 int Daemon::open_listeners() {
   const ingest::SenderFilter filter(loaded_.config.listen.allowed_senders);
   std::size_t next = 0;
+  asio::ip::address addr;
+  unsigned short port = 0;
+  // Validated at load already; a second check costs nothing and keeps this self-contained.
+  const auto endpoint = [&](const char* transport, const std::string& text) {
+    if (parse_host_port(text, addr, port)) return true;
+    std::fprintf(stderr, "authwall: %s: listen.%s entry '%s' is not HOST:PORT\n",
+                 loaded_.config.path.c_str(), transport, text.c_str());
+    return false;
+  };
   for (const auto& text : loaded_.config.listen.udp) {
-    asio::ip::address addr;
-    unsigned short port = 0;
-    if (!parse_host_port(text, addr, port)) {
-      std::fprintf(stderr, "authwall: %s: listen.udp entry '%s' is not HOST:PORT\n",
-                   loaded_.config.path.c_str(), text.c_str());
-      return 2;
-    }
+    if (!endpoint("udp", text)) return 2;
     ingest::UdpListenerOptions o;
     o.endpoint = {addr, port};
     o.allowed_senders = filter;
@@ -199,13 +202,7 @@ int Daemon::open_listeners() {
   std::vector<ingest::TcpWorker*> tcp_workers;
   for (auto& w : workers_) tcp_workers.push_back(w->tcp.get());
   for (const auto& text : loaded_.config.listen.tcp) {
-    asio::ip::address addr;
-    unsigned short port = 0;
-    if (!parse_host_port(text, addr, port)) {
-      std::fprintf(stderr, "authwall: %s: listen.tcp entry '%s' is not HOST:PORT\n",
-                   loaded_.config.path.c_str(), text.c_str());
-      return 2;
-    }
+    if (!endpoint("tcp", text)) return 2;
     ingest::TcpListenerOptions o;
     o.endpoint = {addr, port};
     o.allowed_senders = filter;

@@ -1,5 +1,6 @@
 // BanStore (state/ban_store.h): bans and unbans in SQLite, read back across connections.
 #include "state/ban_store.h"
+#include "tests/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -24,13 +25,6 @@ IpPrefix P(const char* text) {
 
 class BanStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/authwall-banstore-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/state.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<BanStore> open() {
     std::string error;
@@ -39,7 +33,9 @@ class BanStoreTest : public ::testing::Test {
     return s;
   }
 
-  std::string dir_, path_;
+  authwall::testing::TempDir tmp_{"authwall-banstore"};
+  std::string dir_ = tmp_.path().string();
+  std::string path_ = tmp_.file("state.db");
 };
 
 TEST_F(BanStoreTest, ActiveBansSurviveReopeningAndExpireByTime) {

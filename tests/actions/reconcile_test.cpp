@@ -10,6 +10,7 @@
 #include "actions/dry_run_backend.h"
 #include "actions/nft_backend.h"
 #include "tests/actions/netns_fixture.h"
+#include "tests/temp_dir.h"
 
 namespace authwall::actions {
 namespace {
@@ -31,19 +32,14 @@ IpPrefix P(const char* text) {
 
 class ReconcileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/authwall-reconcile-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::unique_ptr<BanStore> open_store() {
     std::string error;
     auto s = BanStore::open(dir_ + "/state.db", error);
     EXPECT_NE(s, nullptr) << error;
     return s;
   }
-  std::string dir_;
+  authwall::testing::TempDir tmp_{"authwall-reconcile"};
+  std::string dir_ = tmp_.path().string();
 };
 
 TEST_F(ReconcileTest, RestoresActiveBansDropsExpiredAndRemovesForeignElements) {

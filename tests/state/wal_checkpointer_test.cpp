@@ -9,6 +9,7 @@
 
 #include "state/offence_store.h"
 #include "state/sqlite_database.h"
+#include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace authwall;
@@ -18,10 +19,8 @@ namespace {
 constexpr UnixMicros kT = 1795860000LL * kMicrosPerSecond;
 
 TEST(WalCheckpointer, MovesOtherConnectionsWritesIntoTheDatabaseFile) {
-  const fs::path dir = fs::temp_directory_path() / ("authwall-checkpointer-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string db = (dir / "state.db").string();
+  const authwall::testing::TempDir dir("authwall-checkpointer");
+  const std::string db = dir.file("state.db");
   std::string error;
   auto store = state::SqliteOffenceStore::open(db, error);
   ASSERT_TRUE(store) << error;
@@ -34,7 +33,7 @@ TEST(WalCheckpointer, MovesOtherConnectionsWritesIntoTheDatabaseFile) {
 
   EXPECT_EQ(checkpointer->checkpoint(), 0);
   // The database file alone, without its log, now holds the records.
-  const std::string copy = (dir / "copy.db").string();
+  const std::string copy = (dir.path() / "copy.db").string();
   fs::copy_file(db, copy);
   sqlite3* c = nullptr;
   ASSERT_EQ(sqlite3_open(copy.c_str(), &c), SQLITE_OK);
@@ -46,9 +45,6 @@ TEST(WalCheckpointer, MovesOtherConnectionsWritesIntoTheDatabaseFile) {
   sqlite3_close(c);
   // Nothing new: nothing left.
   EXPECT_EQ(checkpointer->checkpoint(), 0);
-  checkpointer.reset();
-  store.reset();
-  fs::remove_all(dir);
 }
 
 TEST(WalCheckpointer, UnopenablePathIsOneClearError) {
