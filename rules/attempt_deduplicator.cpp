@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 
+#include "common/prefetch.h"
 #include "rules/hash.h"
 
 namespace authwall::rules {
@@ -174,11 +175,11 @@ AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
 }
 
 void AttemptDeduplicator::prefetch(const AttemptKeys& k) const noexcept {
-  if (k.session != 0) __builtin_prefetch(&sessions_[k.session & session_sets_mask_]);
+  if (k.session != 0) prefetch_line(&sessions_[k.session & session_sets_mask_]);
   if (k.ip != 0) {
     const TieSet* t = &ties_[k.ip & tie_sets_mask_];
-    __builtin_prefetch(t);
-    __builtin_prefetch(reinterpret_cast<const char*>(t) + 64);
+    prefetch_line(t);
+    prefetch_line(reinterpret_cast<const char*>(t) + 64);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <new>
 
 namespace authwall::rules {
@@ -14,10 +15,19 @@ constexpr std::size_t kHugePage = 2u << 20;
 
 TableMemory::TableMemory(std::size_t bytes) : bytes_(bytes) {
   if (bytes >= kHugePage) {
-    // Anonymous mappings are zero-filled and only become resident when touched.
+    // Anonymous mappings are zero-filled and only become resident when touched. The block is
+    // aligned to a huge page (mapped one huge page larger, the ends trimmed): the kernel backs
+    // only aligned 2 MiB extents with huge pages, so an unaligned 2 MiB index would get none.
     const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = ::mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = ::mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t aligned = (start + kHugePage - 1) & ~(std::uintptr_t{kHugePage} - 1);
+    if (aligned > start) ::munmap(p, aligned - start);
+    const std::size_t tail = start + rounded + kHugePage - (aligned + rounded);
+    if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + rounded), tail);
+    p = reinterpret_cast<void*>(aligned);
     ::madvise(p, rounded, MADV_HUGEPAGE);  // a hint; fine if THP is off
     data_ = static_cast<unsigned char*>(p);
     bytes_ = rounded;

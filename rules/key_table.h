@@ -12,11 +12,14 @@
 // consecutive slab entries and takes the least recently seen one, preferring entries whose
 // window has expired. No per-access list maintenance, so a hit touches one index and one slab
 // line. Not thread-safe.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "common/prefetch.h"
 
 namespace authwall::rules {
 
@@ -73,14 +76,18 @@ class KeyTable {
   // Cache hints for a lookup of `fp` soon: the index slot, then (once it has arrived) the
   // entry it points to. Never change anything.
   void prefetch_index(std::uint64_t fp) const noexcept {
-    __builtin_prefetch(&index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_]);
+    prefetch_line(&index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_]);
   }
   void prefetch_entry(std::uint64_t fp) const noexcept {
     const std::uint64_t v = index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_];
     if (v == 0) return;
     const unsigned char* e = slab_ + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
-    __builtin_prefetch(e);
-    __builtin_prefetch(e + stride_ - 1);
+    // Every line the entry spans (windows read all their slots), up to four.
+    const unsigned char* last = e + std::min<std::size_t>(stride_, 256) - 1;
+    for (const unsigned char* l = e; l <= last; l += 64) prefetch_line(l);
+    if ((reinterpret_cast<std::uintptr_t>(e) & 63) > (reinterpret_cast<std::uintptr_t>(last) & 63)) {
+      prefetch_line(last);
+    }
   }
 
   // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().

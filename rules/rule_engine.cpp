@@ -102,7 +102,7 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.table = std::make_unique<KeyTable>(slot_bytes, options_.max_tracked_keys);
     rules_.push_back(std::move(r));
   }
-  plans_.resize(2 * kBatch * std::max<std::size_t>(rules_.size(), 1));
+  plans_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
 }
 
 RuleEngine::~RuleEngine() = default;
@@ -349,40 +349,35 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
                            std::vector<BanDecision>& out) {
   const std::size_t n_rules = rules_.size();
   const std::size_t total = std::min(events.size(), nows.size());
-  // Software pipeline over groups of kBatch events, so each memory access has a whole group's
-  // work to arrive in: group g+1 is planned and its index slots (and dedup sets) requested,
-  // group g's entries are requested (its index slots were requested one group earlier), then
-  // group g is evaluated. Plans are pure functions of the event; prefetches are only hints and
-  // every lookup is done afresh when evaluating, so the result is exactly on_event's.
-  const auto start_group = [&](std::size_t base, std::size_t half) {
-    const std::size_t n = std::min(kBatch, total - base);
-    for (std::size_t j = 0; j < n; ++j) {
-      const std::size_t slot = half * kBatch + j;
-      RulePlan* p = &plans_[slot * n_rules];
-      plan(events[base + j], p);
-      attempt_keys_[slot] = dedup_.keys(events[base + j]);
-      dedup_.prefetch(attempt_keys_[slot]);
-      for (std::size_t i = 0; i < n_rules; ++i) {
-        if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
-      }
+  // A rolling software pipeline, so each memory access has several events' work to arrive in:
+  // event i + kPlanAhead is planned and its index slots (and dedup sets) requested, event
+  // i + kEntryAhead's entries are requested (their index slots were requested kPlanAhead -
+  // kEntryAhead events earlier), then event i is evaluated. Plans are pure functions of the
+  // event; prefetches are only hints and every lookup is done afresh when evaluating, so the
+  // result is exactly on_event's.
+  const auto stage_plan = [&](std::size_t k) {
+    const std::size_t slot = k % kRing;
+    RulePlan* p = &plans_[slot * n_rules];
+    plan(events[k], p);
+    attempt_keys_[slot] = dedup_.keys(events[k]);
+    dedup_.prefetch(attempt_keys_[slot]);
+    for (std::size_t i = 0; i < n_rules; ++i) {
+      if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
     }
   };
-  if (total == 0) return;
-  start_group(0, 0);
-  std::size_t half = 0;
-  for (std::size_t base = 0; base < total; base += kBatch, half ^= 1) {
-    const std::size_t n = std::min(kBatch, total - base);
-    if (base + kBatch < total) start_group(base + kBatch, half ^ 1);
-    for (std::size_t j = 0; j < n; ++j) {
-      const RulePlan* p = &plans_[(half * kBatch + j) * n_rules];
-      for (std::size_t i = 0; i < n_rules; ++i) {
-        if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
-      }
+  const auto stage_entries = [&](std::size_t k) {
+    const RulePlan* p = &plans_[(k % kRing) * n_rules];
+    for (std::size_t i = 0; i < n_rules; ++i) {
+      if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
     }
-    for (std::size_t j = 0; j < n; ++j) {
-      const std::size_t slot = half * kBatch + j;
-      process(events[base + j], nows[base + j], attempt_keys_[slot], &plans_[slot * n_rules], out);
-    }
+  };
+  for (std::size_t k = 0; k < std::min(total, kPlanAhead); ++k) stage_plan(k);
+  for (std::size_t k = 0; k < std::min(total, kEntryAhead); ++k) stage_entries(k);
+  for (std::size_t k = 0; k < total; ++k) {
+    if (k + kPlanAhead < total) stage_plan(k + kPlanAhead);
+    if (k + kEntryAhead < total) stage_entries(k + kEntryAhead);
+    const std::size_t slot = k % kRing;
+    process(events[k], nows[k], attempt_keys_[slot], &plans_[slot * n_rules], out);
   }
 }
 

@@ -71,12 +71,11 @@ class RuleEngine {
   // `e`'s views need only be valid during the call.
   void on_event(const normalize::AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out);
   // The same as on_event for each event in order (identical results), but the table lookups of
-  // up to kBatch events are started together, so their memory latency overlaps instead of
-  // adding up. What the daemon and `check -c` should call with their batches. `nows[i]` is
+  // the next events are started while earlier ones are evaluated, so their memory latency
+  // overlaps instead of adding up. What the daemon and `check -c` should call with their batches. `nows[i]` is
   // the time of `events[i]`; extra elements of the longer span are ignored.
   void on_events(std::span<const normalize::AuthEvent> events, std::span<const UnixMicros> nows,
                  std::vector<BanDecision>& out);
-  static constexpr std::size_t kBatch = 16;
 
   // Frees up to `budget` idle keys per rule (window over and ban expired), so tracked_keys
   // reflects live clients; the daemon calls it periodically. Without it idle keys are reclaimed
@@ -129,8 +128,13 @@ class RuleEngine {
                      UnixMicros now);
 
   std::vector<CompiledRule> rules_;
-  std::vector<RulePlan> plans_;  // 2 groups * kBatch * rules_.size(), reused
-  AttemptKeys attempt_keys_[2 * kBatch];
+  // on_events' pipeline: plans are made kPlanAhead events before evaluation, entries
+  // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) plans are kept.
+  static constexpr std::size_t kPlanAhead = 16;
+  static constexpr std::size_t kEntryAhead = 8;
+  static constexpr std::size_t kRing = 32;
+  std::vector<RulePlan> plans_;  // kRing * rules_.size(), reused
+  AttemptKeys attempt_keys_[kRing];
   std::vector<IpPrefix> never_ban_;
   std::vector<IpPrefix> trusted_proxies_;
   std::vector<UnixMicros> proxy_last_warning_;
