@@ -11,6 +11,14 @@ namespace authwall::rules {
 
 namespace {
 constexpr std::size_t kHugePage = 2u << 20;
+
+// Entries never straddle a cache line more than they must: 32 bytes (two per line) or whole
+// lines. A lookup then reads as few lines as the entry's size allows (an unaligned 48-byte
+// entry spans two lines half the time), for at most a third more memory on such entries.
+std::size_t line_stride(std::size_t bytes) {
+  if (bytes <= 32) return 32;
+  return (bytes + 63) / 64 * 64;
+}
 }  // namespace
 
 TableMemory::TableMemory(std::size_t bytes) : bytes_(bytes) {
@@ -33,7 +41,9 @@ TableMemory::TableMemory(std::size_t bytes) : bytes_(bytes) {
     bytes_ = rounded;
     mapped_ = true;
   } else {
-    data_ = new unsigned char[bytes]();
+    // Line-aligned, so line-sized entries (key_table.cpp line_stride) start on a line.
+    data_ = static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{64}));
+    std::memset(data_, 0, bytes);
   }
 }
 
@@ -42,7 +52,7 @@ TableMemory::~TableMemory() {
   if (mapped_) {
     ::munmap(data_, bytes_);
   } else {
-    delete[] data_;
+    ::operator delete(data_, std::align_val_t{64});
   }
 }
 
@@ -59,7 +69,8 @@ TableMemory& TableMemory::operator=(TableMemory&& o) noexcept {
 }
 
 KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries)
-    : stride_((sizeof(KeyEntry) + slot_bytes + 7) / 8 * 8),
+    : stride_(line_stride(sizeof(KeyEntry) + slot_bytes)),
+      prefetch_lines_(std::clamp<std::size_t>(stride_ / 64, 1, 4)),
       max_entries_(std::max<std::size_t>(max_entries, 1)) {
   capacity_ = std::min(std::bit_ceil(std::max<std::size_t>(initial_entries, 16)), max_entries_);
   slab_mem_ = TableMemory(capacity_ * stride_);

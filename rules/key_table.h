@@ -82,12 +82,9 @@ class KeyTable {
     const std::uint64_t v = index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_];
     if (v == 0) return;
     const unsigned char* e = slab_ + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
-    // Every line the entry spans (windows read all their slots), up to four.
-    const unsigned char* last = e + std::min<std::size_t>(stride_, 256) - 1;
-    for (const unsigned char* l = e; l <= last; l += 64) prefetch_line(l);
-    if ((reinterpret_cast<std::uintptr_t>(e) & 63) > (reinterpret_cast<std::uintptr_t>(last) & 63)) {
-      prefetch_line(last);
-    }
+    // Every line of the entry (windows read all their slots), up to four. Entries are
+    // line-aligned (or two to a line), see line_stride in key_table.cpp.
+    for (std::size_t l = 0; l < prefetch_lines_; ++l) prefetch_line(e + 64 * l);
   }
 
   // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().
@@ -142,6 +139,7 @@ class KeyTable {
   void index_insert(std::uint64_t fp, std::uint32_t slot) noexcept;
 
   std::size_t stride_;
+  std::size_t prefetch_lines_;
   std::size_t max_entries_;
   unsigned char* slab() const noexcept { return slab_mem_.data(); }
   TableMemory slab_mem_;

@@ -53,7 +53,35 @@ bool unspecified(const IpAddress& ip) noexcept {
 
 std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
 
+std::string_view field_value(const AuthEvent& e, MatchField f, bool& is_null) noexcept {
+  std::string_view v;
+  switch (f) {
+    case MatchField::service: v = e.service; break;
+    case MatchField::reason: v = e.reason; break;
+    case MatchField::user:
+      is_null = !e.has_user;
+      return e.user;
+    case MatchField::mechanism: v = e.mechanism.view(); break;
+    case MatchField::program: v = e.program; break;
+    case MatchField::host: v = e.host; break;
+    case MatchField::session: v = e.session.view(); break;
+  }
+  is_null = v.empty();
+  return v;
+}
+
 }  // namespace
+
+RuleEngine::CompiledMatch RuleEngine::compile_match(const MatchSpec& spec) {
+  CompiledMatch m;
+  if (spec.kind_mask != 0) m.kinds = spec.kind_mask;
+  if (spec.source_mask != 0) m.sources = spec.source_mask;
+  for (std::size_t f = 0; f < kMatchFieldCount; ++f) {
+    if (spec.fields[f]) m.fields.push_back({static_cast<MatchField>(f), &*spec.fields[f]});
+  }
+  if (!spec.ip.empty()) m.ip = &spec.ip;
+  return m;
+}
 
 RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
                        std::vector<IpPrefix> trusted_proxies, RuleEngineOptions options)
@@ -83,60 +111,60 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     CompiledRule r;
     r.spec = spec;
     r.window_s = static_cast<std::uint32_t>(std::min<std::int64_t>(spec.window_seconds, 0x7fffffff));
-    std::size_t slot_bytes;
     if (spec.distinct_user) {
       r.window = WindowKind::distinct;
-      slot_bytes = 8 * spec.threshold;
+      r.slot_bytes = 8 * spec.threshold;
     } else if (spec.threshold <= kMaxExactThreshold) {
       r.window = WindowKind::ring;
-      slot_bytes = 4 * spec.threshold;
+      r.slot_bytes = 4 * spec.threshold;
     } else {
       r.window = WindowKind::buckets;
       r.bucket_width_s = std::max<std::uint32_t>(1, (r.window_s + kBuckets - 1) / kBuckets);
       r.bucket_span = (r.window_s + r.bucket_width_s - 1) / r.bucket_width_s;
-      slot_bytes = 2 * kBuckets;
+      r.slot_bytes = 2 * kBuckets;
     }
+    r.needs_user = spec.key != KeyKind::ip || r.window == WindowKind::distinct;
     address_mask(true, spec.prefix_v4, r.mask4);
     address_mask(false, spec.prefix_v6, r.mask6);
-    r.seed = mix64(seed_ + 0x9e3779b97f4a7c15ULL * (rules_.size() + 1));
-    r.table = std::make_unique<KeyTable>(slot_bytes, options_.max_tracked_keys);
+    r.table = std::make_unique<KeyTable>(r.slot_bytes, options_.max_tracked_keys);
     rules_.push_back(std::move(r));
+  }
+  // Second pass, now that rules_ will not move: matchers point into the specs.
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    CompiledRule& r = rules_[i];
+    r.match = compile_match(r.spec.match);
+    r.has_exclude = r.spec.exclude.has_value();
+    if (r.has_exclude) r.exclude = compile_match(*r.spec.exclude);
+    for (std::size_t kind = 0; kind < kKinds; ++kind) {
+      const bool reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
+      if ((r.match.kinds >> kind & 1) != 0 || reset) {
+        candidates_[kind].push_back(static_cast<std::uint16_t>(i));
+      }
+    }
+    std::size_t g = 0;
+    while (g < ip_groups_.size() &&
+           (std::memcmp(ip_groups_[g].mask4, r.mask4, sizeof r.mask4) != 0 ||
+            std::memcmp(ip_groups_[g].mask6, r.mask6, sizeof r.mask6) != 0)) {
+      ++g;
+    }
+    if (g == ip_groups_.size()) {
+      IpGroup group;
+      std::memcpy(group.mask4, r.mask4, sizeof r.mask4);
+      std::memcpy(group.mask6, r.mask6, sizeof r.mask6);
+      ip_groups_.push_back(group);
+    }
+    r.ip_group = static_cast<std::uint8_t>(std::min<std::size_t>(g, 255));
   }
   plans_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
 }
 
 RuleEngine::~RuleEngine() = default;
 
-bool RuleEngine::key_fingerprint(const CompiledRule& r, const AuthEvent& e, std::uint64_t user_hash,
-                                 std::uint64_t& fp) const noexcept {
-  std::uint64_t ipfp = 0;
-  if (r.spec.key != KeyKind::user) {
-    std::uint64_t w[2];
-    std::memcpy(w, e.ip.bytes.data(), 16);
-    const std::uint64_t* m = e.ip.is_v4 ? r.mask4 : r.mask6;
-    ipfp = mix64(mix64((w[0] & m[0]) ^ r.seed) ^ (w[1] & m[1]) ^ (e.ip.is_v4 ? 4 : 6));
-  }
-  switch (r.spec.key) {
-    case KeyKind::ip: fp = ipfp; break;
-    case KeyKind::user:
-      if (!e.has_user) return false;
-      fp = mix64(user_hash ^ r.seed);
-      break;
-    case KeyKind::ip_user:
-      if (!e.has_user) return false;
-      fp = mix64(ipfp ^ user_hash);
-      break;
-  }
-  fp = nonzero(fp);
-  return true;
-}
-
 bool RuleEngine::idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept {
   return k.last_seen <= now_s && now_s - k.last_seen >= r.window_s && k.banned_until <= now_s;
 }
 
-KeyEntry* RuleEngine::acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
-  if (KeyEntry* k = r.table->find(fp)) return k;
+KeyEntry* RuleEngine::insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
   bool was_idle = false;
   if (tracked_ >= options_.max_tracked_keys || r.table->size() >= r.table->max_entries()) {
     // At the cap: evict from this rule's table; if it holds nothing, from the largest one.
@@ -170,13 +198,7 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   k.head = 0;
   k.fill = 0;
   k.aux = 0;
-  std::size_t bytes = 0;
-  switch (r.window) {
-    case WindowKind::ring: bytes = 4 * r.spec.threshold; break;
-    case WindowKind::distinct: bytes = 8 * r.spec.threshold; break;
-    case WindowKind::buckets: bytes = 2 * kBuckets; break;
-  }
-  std::memset(k.slots(), 0, bytes);
+  std::memset(k.slots(), 0, r.slot_bytes);
 }
 
 bool RuleEngine::count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
@@ -322,19 +344,64 @@ void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint3
   }
 }
 
+bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcept {
+  for (const FieldTest& t : fields) {
+    bool is_null = false;
+    const std::string_view v = field_value(e, t.field, is_null);
+    bool ok = is_null && t.condition->allow_null;
+    if (!is_null) {
+      for (const auto& want : t.condition->values) {
+        if (want == v) {
+          ok = true;
+          break;
+        }
+      }
+    }
+    if (!ok) return false;
+  }
+  if (ip != nullptr) {
+    bool ok = false;
+    for (const auto& p : *ip) ok = ok || p.contains(e.ip);
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
-  std::uint64_t user_hash = 0;
-  if (e.has_user) user_hash = nonzero(hash_bytes(e.user, seed_));
-  for (std::size_t i = 0; i < rules_.size(); ++i) {
+  const std::vector<std::uint16_t>& rules = candidates(e);
+  if (rules.empty()) return;
+  const std::uint64_t user_hash = e.has_user ? nonzero(hash_bytes(e.user, seed_)) : 0;
+  std::uint64_t w[2];
+  std::memcpy(w, e.ip.bytes.data(), 16);
+  // Address fingerprints of the first few ip groups, computed once per event.
+  constexpr unsigned kCachedGroups = 4;
+  std::uint64_t group_fp[kCachedGroups];
+  unsigned have = 0;
+  for (const std::uint16_t i : rules) {
     const CompiledRule& r = rules_[i];
     RulePlan& p = plans[i];
     p.flags = 0;
     const bool success_reset = r.spec.reset_on_success && e.kind == EventKind::auth_success;
-    const bool matched = r.spec.match.matches(e) && !(r.spec.exclude && r.spec.exclude->matches(e));
+    const bool matched = r.match.matches(e) && !(r.has_exclude && r.exclude.matches(e));
     if (!matched && !success_reset) continue;
-    const bool needs_user = r.spec.key != KeyKind::ip || r.window == WindowKind::distinct;
-    if (needs_user && !e.has_user) continue;
-    if (!key_fingerprint(r, e, user_hash, p.fp)) continue;
+    if (r.needs_user && !e.has_user) continue;
+    std::uint64_t fp = user_hash;
+    if (r.spec.key != KeyKind::user) {
+      const unsigned g = r.ip_group;
+      std::uint64_t ipfp;
+      if (g < kCachedGroups && (have >> g & 1) != 0) {
+        ipfp = group_fp[g];
+      } else {
+        const std::uint64_t* m = e.ip.is_v4 ? r.mask4 : r.mask6;
+        ipfp = nonzero(mix64(mix64((w[0] & m[0]) ^ seed_) ^ (w[1] & m[1]) ^ (e.ip.is_v4 ? 4 : 6)));
+        if (g < kCachedGroups) {
+          group_fp[g] = ipfp;
+          have |= 1u << g;
+        }
+      }
+      fp = r.spec.key == KeyKind::ip ? ipfp : nonzero(mix64(ipfp ^ user_hash));
+    }
+    p.fp = fp;
     p.user32 = static_cast<std::uint32_t>(nonzero(user_hash >> 32));
     p.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (success_reset ? kSuccessReset : 0));
   }
@@ -361,13 +428,13 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     plan(events[k], p);
     attempt_keys_[slot] = dedup_.keys(events[k]);
     dedup_.prefetch(attempt_keys_[slot]);
-    for (std::size_t i = 0; i < n_rules; ++i) {
+    for (const std::uint16_t i : candidates(events[k])) {
       if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
     }
   };
   const auto stage_entries = [&](std::size_t k) {
     const RulePlan* p = &plans_[(k % kRing) * n_rules];
-    for (std::size_t i = 0; i < n_rules; ++i) {
+    for (const std::uint16_t i : candidates(events[k])) {
       if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
     }
   };
@@ -403,7 +470,7 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
     }
   }
   const std::uint32_t now_s = to_seconds(now);
-  for (std::size_t i = 0; i < rules_.size(); ++i) {
+  for (const std::uint16_t i : candidates(e)) {
     const RulePlan& p = plans[i];
     if (p.flags == 0) continue;
     CompiledRule& r = rules_[i];

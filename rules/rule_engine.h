@@ -88,19 +88,46 @@ class RuleEngine {
 
  private:
   enum class WindowKind : std::uint8_t { ring, distinct, buckets };
+  // A MatchSpec reduced to what an event must be tested for: the kind is settled before (by
+  // the per-kind candidate lists), sources by one bit test, and only the fields the rule names
+  // are looked at.
+  struct FieldTest {
+    MatchField field;
+    const FieldCondition* condition;  // in the rule's spec (rules_ is not resized once built)
+  };
+  struct CompiledMatch {
+    std::uint32_t kinds = ~0u;    // bit (1 << EventKind) per kind that may match
+    std::uint32_t sources = ~0u;  // bit (1 << EventSource) per source that may match
+    std::vector<FieldTest> fields;
+    const std::vector<IpPrefix>* ip = nullptr;  // null = any address
+    bool matches(const normalize::AuthEvent& e) const noexcept {
+      if ((kinds >> static_cast<unsigned>(e.kind) & 1) == 0) return false;
+      if ((sources >> static_cast<unsigned>(e.source) & 1) == 0) return false;
+      return (fields.empty() && ip == nullptr) || matches_fields(e);
+    }
+    bool matches_fields(const normalize::AuthEvent& e) const noexcept;
+  };
+  // `spec` must outlive the result.
+  static CompiledMatch compile_match(const MatchSpec& spec);
   struct CompiledRule {
     RuleSpec spec;
+    CompiledMatch match;
+    CompiledMatch exclude;
+    bool has_exclude = false;
+    bool needs_user = false;           // key user / ip+user, or distinct users
+    std::uint8_t ip_group = 0;         // rules with the same prefixes share an address fingerprint
     WindowKind window = WindowKind::ring;
     std::uint32_t window_s = 0;
     std::uint32_t bucket_width_s = 0;  // buckets: seconds per bucket
     std::uint32_t bucket_span = 0;     // buckets: how many buckets make the window
+    std::uint32_t slot_bytes = 0;      // window state per key after the KeyEntry header
     std::uint64_t mask4[2] = {0, 0};   // address masks for prefix aggregation
     std::uint64_t mask6[2] = {0, 0};
-    std::uint64_t seed = 0;
     std::unique_ptr<KeyTable> table;
   };
 
   // Per (event, rule): whether the rule applies and the event's key fingerprint in its table.
+  // Only the rules in candidates_[e.kind] are planned and read.
   struct RulePlan {
     std::uint64_t fp = 0;
     std::uint32_t user32 = 0;  // distinct rules: the user's 32-bit hash
@@ -108,16 +135,22 @@ class RuleEngine {
   };
   static constexpr std::uint8_t kMatched = 1;
   static constexpr std::uint8_t kSuccessReset = 2;
+  static constexpr std::size_t kKinds = 8;  // > every EventKind
+  const std::vector<std::uint16_t>& candidates(const normalize::AuthEvent& e) const noexcept {
+    return candidates_[static_cast<std::size_t>(e.kind) & (kKinds - 1)];
+  }
   void plan(const normalize::AuthEvent& e, RulePlan* plans) const noexcept;
   void process(const normalize::AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
                const RulePlan* plans, std::vector<BanDecision>& out);
 
-  bool key_fingerprint(const CompiledRule& r, const normalize::AuthEvent& e, std::uint64_t user_hash,
-                       std::uint64_t& fp) const noexcept;
-  KeyEntry* acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s);
+  KeyEntry* acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
+    if (KeyEntry* k = r.table->find(fp)) return k;
+    return insert_key(r, fp, now_s);
+  }
+  KeyEntry* insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s);
   // Adds the event to the key's window; true when the threshold is reached.
-  bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts, std::uint32_t user32,
-             std::uint32_t now_s) noexcept;
+  static bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
+                    std::uint32_t user32, std::uint32_t now_s) noexcept;
   static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept;
   bool idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept;
   void decide(CompiledRule& r, std::size_t index, const normalize::AuthEvent& e, UnixMicros now,
@@ -128,11 +161,19 @@ class RuleEngine {
                      UnixMicros now);
 
   std::vector<CompiledRule> rules_;
+  // Per event kind, the rules that may apply to it (match the kind, or reset on success).
+  std::vector<std::uint16_t> candidates_[kKinds];
+  // Address masks of each ip group (distinct prefix pairs), for the shared fingerprints.
+  struct IpGroup {
+    std::uint64_t mask4[2];
+    std::uint64_t mask6[2];
+  };
+  std::vector<IpGroup> ip_groups_;
   // on_events' pipeline: plans are made kPlanAhead events before evaluation, entries
   // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) plans are kept.
-  static constexpr std::size_t kPlanAhead = 16;
-  static constexpr std::size_t kEntryAhead = 8;
-  static constexpr std::size_t kRing = 32;
+  static constexpr std::size_t kPlanAhead = 8;
+  static constexpr std::size_t kEntryAhead = 4;
+  static constexpr std::size_t kRing = 16;
   std::vector<RulePlan> plans_;  // kRing * rules_.size(), reused
   AttemptKeys attempt_keys_[kRing];
   std::vector<IpPrefix> never_ban_;
