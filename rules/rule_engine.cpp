@@ -135,12 +135,6 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.match = compile_match(r.spec.match);
     r.has_exclude = r.spec.exclude.has_value();
     if (r.has_exclude) r.exclude = compile_match(*r.spec.exclude);
-    for (std::size_t kind = 0; kind < kKinds; ++kind) {
-      const bool reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
-      if ((r.match.kinds >> kind & 1) != 0 || reset) {
-        candidates_[kind].push_back(static_cast<std::uint16_t>(i));
-      }
-    }
     std::size_t g = 0;
     while (g < ip_groups_.size() &&
            (std::memcmp(ip_groups_[g].mask4, r.mask4, sizeof r.mask4) != 0 ||
@@ -154,6 +148,18 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       ip_groups_.push_back(group);
     }
     r.ip_group = static_cast<std::uint8_t>(std::min<std::size_t>(g, 255));
+    for (std::size_t kind = 0; kind < kKinds; ++kind) {
+      Candidate c;
+      c.rule = static_cast<std::uint16_t>(i);
+      c.key = r.spec.key;
+      c.ip_group = r.ip_group;
+      c.sources = r.match.sources;
+      c.matches_kind = (r.match.kinds >> kind & 1) != 0;
+      c.reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
+      c.simple = r.match.fields.empty() && r.match.ip == nullptr && !r.has_exclude;
+      c.needs_user = r.needs_user;
+      if (c.matches_kind || c.reset) candidates_[kind].push_back(c);
+    }
   }
   plans_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
 }
@@ -368,30 +374,36 @@ bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcep
 }
 
 void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
-  const std::vector<std::uint16_t>& rules = candidates(e);
+  const std::vector<Candidate>& rules = candidates(e);
   if (rules.empty()) return;
   const std::uint64_t user_hash = e.has_user ? nonzero(hash_bytes(e.user, seed_)) : 0;
+  const std::uint32_t user32 = static_cast<std::uint32_t>(nonzero(user_hash >> 32));
+  const unsigned source_bit = 1u << static_cast<unsigned>(e.source);
   std::uint64_t w[2];
   std::memcpy(w, e.ip.bytes.data(), 16);
   // Address fingerprints of the first few ip groups, computed once per event.
   constexpr unsigned kCachedGroups = 4;
   std::uint64_t group_fp[kCachedGroups];
   unsigned have = 0;
-  for (const std::uint16_t i : rules) {
-    const CompiledRule& r = rules_[i];
-    RulePlan& p = plans[i];
-    p.flags = 0;
-    const bool success_reset = r.spec.reset_on_success && e.kind == EventKind::auth_success;
-    const bool matched = r.match.matches(e) && !(r.has_exclude && r.exclude.matches(e));
-    if (!matched && !success_reset) continue;
-    if (r.needs_user && !e.has_user) continue;
+  for (const Candidate& c : rules) {
+    RulePlan& p = plans[c.rule];
+    bool matched = c.matches_kind && (c.sources & source_bit) != 0;
+    if (matched && !c.simple) {
+      const CompiledRule& r = rules_[c.rule];
+      matched = r.match.matches(e) && !(r.has_exclude && r.exclude.matches(e));
+    }
+    if ((!matched && !c.reset) || (c.needs_user && !e.has_user)) {
+      p.flags = 0;
+      continue;
+    }
     std::uint64_t fp = user_hash;
-    if (r.spec.key != KeyKind::user) {
-      const unsigned g = r.ip_group;
+    if (c.key != KeyKind::user) {
+      const unsigned g = c.ip_group;
       std::uint64_t ipfp;
       if (g < kCachedGroups && (have >> g & 1) != 0) {
         ipfp = group_fp[g];
       } else {
+        const CompiledRule& r = rules_[c.rule];
         const std::uint64_t* m = e.ip.is_v4 ? r.mask4 : r.mask6;
         ipfp = nonzero(mix64(mix64((w[0] & m[0]) ^ seed_) ^ (w[1] & m[1]) ^ (e.ip.is_v4 ? 4 : 6)));
         if (g < kCachedGroups) {
@@ -399,11 +411,11 @@ void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
           have |= 1u << g;
         }
       }
-      fp = r.spec.key == KeyKind::ip ? ipfp : nonzero(mix64(ipfp ^ user_hash));
+      fp = c.key == KeyKind::ip ? ipfp : nonzero(mix64(ipfp ^ user_hash));
     }
     p.fp = fp;
-    p.user32 = static_cast<std::uint32_t>(nonzero(user_hash >> 32));
-    p.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (success_reset ? kSuccessReset : 0));
+    p.user32 = user32;
+    p.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0));
   }
 }
 
@@ -428,14 +440,14 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     plan(events[k], p);
     attempt_keys_[slot] = dedup_.keys(events[k]);
     dedup_.prefetch(attempt_keys_[slot]);
-    for (const std::uint16_t i : candidates(events[k])) {
-      if (p[i].flags != 0) rules_[i].table->prefetch_index(p[i].fp);
+    for (const Candidate& c : candidates(events[k])) {
+      if (p[c.rule].flags != 0) rules_[c.rule].table->prefetch_index(p[c.rule].fp);
     }
   };
   const auto stage_entries = [&](std::size_t k) {
     const RulePlan* p = &plans_[(k % kRing) * n_rules];
-    for (const std::uint16_t i : candidates(events[k])) {
-      if (p[i].flags != 0) rules_[i].table->prefetch_entry(p[i].fp);
+    for (const Candidate& c : candidates(events[k])) {
+      if (p[c.rule].flags != 0) rules_[c.rule].table->prefetch_entry(p[c.rule].fp);
     }
   };
   for (std::size_t k = 0; k < std::min(total, kPlanAhead); ++k) stage_plan(k);
@@ -470,7 +482,8 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
     }
   }
   const std::uint32_t now_s = to_seconds(now);
-  for (const std::uint16_t i : candidates(e)) {
+  for (const Candidate& c : candidates(e)) {
+    const std::size_t i = c.rule;
     const RulePlan& p = plans[i];
     if (p.flags == 0) continue;
     CompiledRule& r = rules_[i];

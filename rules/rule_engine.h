@@ -136,7 +136,18 @@ class RuleEngine {
   static constexpr std::uint8_t kMatched = 1;
   static constexpr std::uint8_t kSuccessReset = 2;
   static constexpr std::size_t kKinds = 8;  // > every EventKind
-  const std::vector<std::uint16_t>& candidates(const normalize::AuthEvent& e) const noexcept {
+  // A rule that may apply to events of one kind, with what planning needs of it in one place.
+  struct Candidate {
+    std::uint16_t rule = 0;
+    KeyKind key = KeyKind::ip;
+    std::uint8_t ip_group = 0;
+    std::uint32_t sources = ~0u;  // the rule's source bits (simple rules only need this test)
+    bool matches_kind = false;    // the rule's match includes the kind (else: reset only)
+    bool reset = false;           // reset_on_success and the kind is auth_success
+    bool simple = false;          // match is kind and source alone, no exclude
+    bool needs_user = false;
+  };
+  const std::vector<Candidate>& candidates(const normalize::AuthEvent& e) const noexcept {
     return candidates_[static_cast<std::size_t>(e.kind) & (kKinds - 1)];
   }
   void plan(const normalize::AuthEvent& e, RulePlan* plans) const noexcept;
@@ -162,7 +173,7 @@ class RuleEngine {
 
   std::vector<CompiledRule> rules_;
   // Per event kind, the rules that may apply to it (match the kind, or reset on success).
-  std::vector<std::uint16_t> candidates_[kKinds];
+  std::vector<Candidate> candidates_[kKinds];
   // Address masks of each ip group (distinct prefix pairs), for the shared fingerprints.
   struct IpGroup {
     std::uint64_t mask4[2];
