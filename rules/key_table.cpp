@@ -71,7 +71,10 @@ TableMemory& TableMemory::operator=(TableMemory&& o) noexcept {
 KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries)
     : stride_(line_stride(sizeof(KeyEntry) + slot_bytes)),
       prefetch_lines_(std::clamp<std::size_t>(stride_ / 64, 1, 4)),
-      max_entries_(std::max<std::size_t>(max_entries, 1)) {
+      max_entries_(std::clamp<std::size_t>(max_entries, 1, kMaxEntries)) {
+  slot_bits_ = static_cast<unsigned>(std::bit_width(max_entries_));
+  slot_mask_ = (std::uint32_t{1} << slot_bits_) - 1;
+  tag_mask_ = static_cast<std::uint32_t>((std::uint64_t{1} << (32 - slot_bits_)) - 1);
   capacity_ = std::min(std::bit_ceil(std::max<std::size_t>(initial_entries, 16)), max_entries_);
   slab_mem_ = TableMemory(capacity_ * stride_);
   slab_ = slab_mem_.data();
@@ -80,7 +83,7 @@ KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t 
 
 void KeyTable::clear() noexcept {
   std::memset(slab_, 0, capacity_ * stride_);
-  std::memset(index_, 0, index_size_ * sizeof(std::uint64_t));
+  std::memset(index_, 0, index_size_ * sizeof(std::uint32_t));
   used_ = size_ = hand_ = 0;
   free_head_ = 0;
 }
@@ -95,8 +98,8 @@ void KeyTable::grow_slab() {
 }
 
 void KeyTable::rehash(std::size_t index_size) {
-  index_mem_ = TableMemory(index_size * sizeof(std::uint64_t));
-  index_ = reinterpret_cast<std::uint64_t*>(index_mem_.data());
+  index_mem_ = TableMemory(index_size * sizeof(std::uint32_t));
+  index_ = reinterpret_cast<std::uint32_t*>(index_mem_.data());
   index_size_ = index_size;
   index_mask_ = index_size - 1;
   for (std::size_t s = 0; s < used_; ++s) {
@@ -106,10 +109,9 @@ void KeyTable::rehash(std::size_t index_size) {
 }
 
 void KeyTable::index_insert(std::uint64_t fp, std::uint32_t slot) noexcept {
-  const std::uint32_t tag = static_cast<std::uint32_t>(fp >> 32);
-  std::size_t i = tag & index_mask_;
+  std::size_t i = home_of(fp);
   while (index_[i] != 0) i = (i + 1) & index_mask_;
-  index_[i] = (static_cast<std::uint64_t>(tag) << 32) | (slot + 1);
+  index_[i] = (tag_of(fp) << slot_bits_) | (slot + 1);
 }
 
 KeyEntry* KeyTable::insert(std::uint64_t fp, std::uint32_t now) {
@@ -134,16 +136,16 @@ KeyEntry* KeyTable::insert(std::uint64_t fp, std::uint32_t now) {
 void KeyTable::erase(KeyEntry* e) noexcept {
   const std::uint32_t slot = slot_of(e);
   // Find the index position, then close the gap by shifting later members of the probe run
-  // back (no tombstones, so lookups never slow down with churn).
-  const std::uint32_t tag = static_cast<std::uint32_t>(e->fp >> 32);
-  std::size_t i = tag & index_mask_;
-  while (static_cast<std::uint32_t>(index_[i]) != slot + 1) i = (i + 1) & index_mask_;
+  // back (no tombstones, so lookups never slow down with churn). A member's home position
+  // comes from its entry's fingerprint (the index slot holds only a tag).
+  std::size_t i = home_of(e->fp);
+  while ((index_[i] & slot_mask_) != slot + 1) i = (i + 1) & index_mask_;
   std::size_t j = i;
   for (;;) {
     j = (j + 1) & index_mask_;
-    const std::uint64_t v = index_[j];
+    const std::uint32_t v = index_[j];
     if (v == 0) break;
-    const std::size_t home = static_cast<std::uint32_t>(v >> 32) & index_mask_;
+    const std::size_t home = home_of(entry((v & slot_mask_) - 1)->fp);
     // Move v into the hole at i unless its home lies cyclically in (i, j].
     const bool home_in_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_in_between) {

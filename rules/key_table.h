@@ -59,29 +59,29 @@ static_assert(sizeof(KeyEntry) == 24);
 
 class KeyTable {
  public:
+  // Index slots hold a 28-bit slab position at most (and a tag of at least 4 bits).
+  static constexpr std::size_t kMaxEntries = (std::size_t{1} << 28) - 2;
   // `slot_bytes`: window state per key; `max_entries`: upper bound on live entries.
   KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries = 1024);
 
   KeyEntry* find(std::uint64_t fp) noexcept {
-    const std::uint32_t tag = static_cast<std::uint32_t>(fp >> 32);
-    for (std::size_t i = tag & index_mask_;; i = (i + 1) & index_mask_) {
-      const std::uint64_t v = index_[i];
+    const std::uint32_t tag = tag_of(fp);
+    for (std::size_t i = home_of(fp);; i = (i + 1) & index_mask_) {
+      const std::uint32_t v = index_[i];
       if (v == 0) return nullptr;
-      if (static_cast<std::uint32_t>(v >> 32) == tag) {
-        KeyEntry* e = entry(static_cast<std::uint32_t>(v) - 1);
+      if ((v >> slot_bits_) == tag) {
+        KeyEntry* e = entry((v & slot_mask_) - 1);
         if (e->fp == fp) return e;
       }
     }
   }
   // Cache hints for a lookup of `fp` soon: the index slot, then (once it has arrived) the
   // entry it points to. Never change anything.
-  void prefetch_index(std::uint64_t fp) const noexcept {
-    prefetch_line(&index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_]);
-  }
+  void prefetch_index(std::uint64_t fp) const noexcept { prefetch_line(&index_[home_of(fp)]); }
   void prefetch_entry(std::uint64_t fp) const noexcept {
-    const std::uint64_t v = index_[static_cast<std::uint32_t>(fp >> 32) & index_mask_];
+    const std::uint32_t v = index_[home_of(fp)];
     if (v == 0) return;
-    const unsigned char* e = slab_ + static_cast<std::size_t>(static_cast<std::uint32_t>(v) - 1) * stride_;
+    const unsigned char* e = slab_ + static_cast<std::size_t>((v & slot_mask_) - 1) * stride_;
     // Every line of the entry (windows read all their slots), up to four. Entries are
     // line-aligned (or two to a line), see line_stride in key_table.cpp.
     for (std::size_t l = 0; l < prefetch_lines_; ++l) prefetch_line(e + 64 * l);
@@ -122,13 +122,22 @@ class KeyTable {
   std::size_t stride() const noexcept { return stride_; }
   // Bytes held by the slab and index (what a tracked key costs, with growth slack).
   std::size_t memory_bytes() const noexcept {
-    return capacity_ * stride_ + index_size_ * sizeof(std::uint64_t);
+    return capacity_ * stride_ + index_size_ * sizeof(std::uint32_t);
   }
   void clear() noexcept;
 
  private:
   KeyEntry* entry(std::uint32_t slot) noexcept {
     return reinterpret_cast<KeyEntry*>(slab_ + static_cast<std::size_t>(slot) * stride_);
+  }
+  // Index slots are 32 bits: (tag << slot_bits_) | (slab slot + 1), 0 = empty. The home
+  // position comes from the fingerprint's high half, the tag from its low bits, so keys that
+  // probe the same run still differ in their tags; a tag match is confirmed against the entry.
+  std::size_t home_of(std::uint64_t fp) const noexcept {
+    return static_cast<std::uint32_t>(fp >> 32) & index_mask_;
+  }
+  std::uint32_t tag_of(std::uint64_t fp) const noexcept {
+    return static_cast<std::uint32_t>(fp) & tag_mask_;
   }
   std::uint32_t slot_of(const KeyEntry* e) const noexcept {
     return static_cast<std::uint32_t>((reinterpret_cast<const unsigned char*>(e) - slab_) /
@@ -149,7 +158,10 @@ class KeyTable {
   std::size_t size_ = 0;      // live entries
   std::uint32_t free_head_ = 0;  // 1-based slot of the first free slab entry; 0 = none
   TableMemory index_mem_;
-  std::uint64_t* index_ = nullptr;  // (fp >> 32) << 32 | (slot + 1); 0 = empty
+  std::uint32_t* index_ = nullptr;
+  unsigned slot_bits_ = 0;  // enough for max_entries_ + 1
+  std::uint32_t slot_mask_ = 0;
+  std::uint32_t tag_mask_ = 0;
   std::size_t index_size_ = 0;
   std::size_t index_mask_ = 0;
   std::size_t hand_ = 0;
