@@ -533,6 +533,9 @@ int run_check(const CheckOptions& options) {
     }
     patterns = loaded.patterns;
     rules::RuleEngineOptions engine_options;
+    // One engine for all rules here; the daemon's cap is per rule.
+    engine_options.max_tracked_keys = static_cast<std::size_t>(loaded.config.max_tracked_keys) *
+                                      std::max<std::size_t>(1, loaded.rules.rules.size());
     engine_options.warn = [](std::string_view text) {
       std::fprintf(stderr, "authwall check: %.*s\n", static_cast<int>(text.size()), text.data());
     };

@@ -259,7 +259,7 @@ bool load_document(const YAML::Node& root, const std::string& path, Config& out,
   const fs::path base_dir = fs::absolute(fs::path(path)).parent_path();
   check_keys(root, "the configuration",
              {"listen", "metrics", "control", "state", "firewall", "never_ban", "trusted_proxies",
-              "rule_files", "patterns"},
+              "rule_files", "patterns", "max_tracked_keys"},
              sink);
 
   const std::size_t errors_before_listen = sink.count();
@@ -292,6 +292,8 @@ bool load_document(const YAML::Node& root, const std::string& path, Config& out,
     if (s["path"] && get_string(s["path"], "state.path", v, sink)) out.state_path = resolve(base_dir, v);
   }
   if (root["firewall"]) load_firewall(root["firewall"], out.firewall, sink);
+  get_bounded_uint(root["max_tracked_keys"], "max_tracked_keys", 1024, 100'000'000,
+                   out.max_tracked_keys, sink);
   if (root["never_ban"]) out.never_ban = get_prefix_list(root["never_ban"], "never_ban", sink);
   if (root["trusted_proxies"]) {
     out.trusted_proxies = get_prefix_list(root["trusted_proxies"], "trusted_proxies", sink);

@@ -40,6 +40,9 @@ struct Config {
   FirewallConfig firewall;
   std::vector<IpPrefix> never_ban;                // default 127.0.0.0/8, ::1/128
   std::vector<IpPrefix> trusted_proxies;
+  // Keys (addresses, users, address+user pairs) one rule tracks at most; beyond it the least
+  // recently seen idle key is evicted (counted). Restart to change it.
+  std::uint32_t max_tracked_keys = 1'000'000;
   std::vector<std::string> rule_files;            // resolved paths (globs expanded)
   std::vector<normalize::CustomPatternSpec> patterns;  // `patterns:` (docs/configuration.md)
 };

@@ -42,7 +42,6 @@ namespace {
 // The daemon
 
 constexpr std::size_t kActionQueueCapacity = 65536;
-constexpr std::size_t kMaxTrackedKeys = 1'000'000;  // over all engines of one rule
 
 struct IoWorker {
   asio::io_context io{1};
@@ -63,6 +62,7 @@ class Daemon {
  private:
   bool build_snapshot(const LoadedConfig& loaded, const RuleSnapshot* previous,
                       std::shared_ptr<RuleSnapshot>& out);
+  std::size_t max_tracked_keys_ = 1'000'000;  // per rule; config at start-up
   // 0 when every listener is open, else the exit code (2: a bad address, 1: cannot bind).
   int open_listeners();
   void register_metrics();
@@ -145,7 +145,9 @@ bool Daemon::build_snapshot(const LoadedConfig& loaded, const RuleSnapshot* prev
       one.rules.push_back(spec);
       for (std::size_t s = 0; s < shards; ++s) {
         rules::RuleEngineOptions eo;
-        eo.max_tracked_keys = std::max<std::size_t>(1024, kMaxTrackedKeys / shards);
+        // The configured cap is per rule, over all of its shards (as at start-up: restart to
+        // change it).
+        eo.max_tracked_keys = std::max<std::size_t>(64, max_tracked_keys_ / shards);
         eo.history = offences_.get();
         eo.dedup.session_capacity = std::max<std::uint32_t>(1024, (1u << 16) / static_cast<std::uint32_t>(shards));
         eo.dedup.tie_capacity = std::max<std::uint32_t>(1024, (1u << 14) / static_cast<std::uint32_t>(shards));
@@ -378,6 +380,7 @@ void Daemon::reload() {
   if (a.metrics_listen != b.metrics_listen) differs("metrics.listen");
   if (a.control_socket != b.control_socket) differs("control.socket");
   if (a.state_path != b.state_path) differs("state.path");
+  if (a.max_tracked_keys != b.max_tracked_keys) differs("max_tracked_keys");
   if (a.firewall.backend != b.firewall.backend || a.firewall.table != b.firewall.table ||
       a.firewall.ports != b.firewall.ports || a.firewall.all_ports != b.firewall.all_ports ||
       a.firewall.hooks != b.firewall.hooks) {
@@ -649,6 +652,7 @@ int Daemon::run() {
            rec.failed > 0 ? " (some changes failed)" : "");
 
 
+  max_tracked_keys_ = loaded_.config.max_tracked_keys;
   build_snapshot(loaded_, nullptr, snapshot_);
   snapshots_.publish(snapshot_);
   register_rule_metrics(*snapshot_);

@@ -68,6 +68,7 @@ TEST_F(ConfigTest, ResolvesPathsRelativeToTheFile) {
   EXPECT_EQ(c.listen.max_message_size, 65536u);
   EXPECT_EQ(c.rule_files, std::vector<std::string>{(dir_ / "rules.d" / "a.yaml").string()});
   // Defaults.
+  EXPECT_EQ(c.max_tracked_keys, 1'000'000u);
   ASSERT_EQ(c.never_ban.size(), 2u);
   EXPECT_EQ(c.never_ban[0].to_string(), "127.0.0.0/8");
 }
@@ -103,6 +104,25 @@ TEST_F(ConfigTest, ReportsEveryErrorWithPosition) {
   EXPECT_TRUE(has("10:", "zero host bits"));
   EXPECT_TRUE(has("11:", "matched no file"));
   EXPECT_TRUE(has("12:1:", "unknown key 'colour'"));
+}
+
+TEST_F(ConfigTest, MaxTrackedKeysIsBounded) {
+  Config c;
+  std::vector<ConfigError> errors;
+  ASSERT_TRUE(load_config(write("listen: {udp: ['127.0.0.1:5514']}\n"
+                                "max_tracked_keys: 250000\n"
+                                "rule_files: ['rules.d/*.yaml']\n"),
+                          c, errors));
+  EXPECT_EQ(c.max_tracked_keys, 250'000u);
+  for (const char* bad : {"100", "100000001", "lots", "-5"}) {
+    const auto e = load_errors(std::string("listen: {udp: ['127.0.0.1:5514']}\n"
+                                           "max_tracked_keys: ") + bad +
+                               "\nrule_files: ['rules.d/*.yaml']\n");
+    ASSERT_EQ(e.size(), 1u) << bad << ": " << ::testing::PrintToString(e);
+    EXPECT_NE(e[0].find(":2:19: max_tracked_keys must be a whole number from 1024 to 100000000"),
+              std::string::npos)
+        << e[0];
+  }
 }
 
 TEST_F(ConfigTest, SyntaxErrorAndMissingFile) {
