@@ -31,13 +31,7 @@ std::string_view to_string(MatchField f) noexcept {
   return "";
 }
 
-namespace {
-
-using normalize::AuthEvent;
-using normalize::EventKind;
-using normalize::EventSource;
-
-std::string_view field_value(const AuthEvent& e, MatchField f, bool& is_null) noexcept {
+std::string_view field_value(const normalize::AuthEvent& e, MatchField f, bool& is_null) noexcept {
   std::string_view v;
   switch (f) {
     case MatchField::service: v = e.service; break;
@@ -53,6 +47,13 @@ std::string_view field_value(const AuthEvent& e, MatchField f, bool& is_null) no
   is_null = v.empty();
   return v;
 }
+
+namespace {
+
+using normalize::AuthEvent;
+using normalize::EventKind;
+using normalize::EventSource;
+
 
 constexpr EventKind kAllKinds[] = {EventKind::auth_failure, EventKind::auth_success,
                                    EventKind::protocol_abuse, EventKind::rejected,

@@ -32,6 +32,9 @@ inline constexpr std::int64_t kMaxBanSeconds = 365LL * 86400;
 enum class MatchField : std::uint8_t { service, reason, user, mechanism, program, host, session };
 inline constexpr std::size_t kMatchFieldCount = 7;
 std::string_view to_string(MatchField f) noexcept;
+// The event's value of a match field; `is_null` when the field is absent (user: no user= at
+// all; the others: empty).
+std::string_view field_value(const normalize::AuthEvent& e, MatchField f, bool& is_null) noexcept;
 
 // The event's value must equal one of `values` (exactly, case-sensitive), or be null when
 // `allow_null` (a YAML null `~` in the list).
