@@ -84,7 +84,12 @@ class KeyTable {
     const unsigned char* e = slab_ + static_cast<std::size_t>((v & slot_mask_) - 1) * stride_;
     // Every line of the entry (windows read all their slots), up to four. Entries are
     // line-aligned (or two to a line), see line_stride in key_table.cpp.
-    for (std::size_t l = 0; l < prefetch_lines_; ++l) prefetch_line(e + 64 * l);
+    switch (prefetch_lines_) {
+      case 4: prefetch_line(e + 192); [[fallthrough]];
+      case 3: prefetch_line(e + 128); [[fallthrough]];
+      case 2: prefetch_line(e + 64); [[fallthrough]];
+      default: prefetch_line(e);
+    }
   }
 
   // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().

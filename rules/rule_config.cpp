@@ -31,22 +31,6 @@ std::string_view to_string(MatchField f) noexcept {
   return "";
 }
 
-std::string_view field_value(const normalize::AuthEvent& e, MatchField f, bool& is_null) noexcept {
-  std::string_view v;
-  switch (f) {
-    case MatchField::service: v = e.service; break;
-    case MatchField::reason: v = e.reason; break;
-    case MatchField::user:
-      is_null = !e.has_user;
-      return e.user;
-    case MatchField::mechanism: v = e.mechanism.view(); break;
-    case MatchField::program: v = e.program; break;
-    case MatchField::host: v = e.host; break;
-    case MatchField::session: v = e.session.view(); break;
-  }
-  is_null = v.empty();
-  return v;
-}
 
 namespace {
 

@@ -34,7 +34,22 @@ inline constexpr std::size_t kMatchFieldCount = 7;
 std::string_view to_string(MatchField f) noexcept;
 // The event's value of a match field; `is_null` when the field is absent (user: no user= at
 // all; the others: empty).
-std::string_view field_value(const normalize::AuthEvent& e, MatchField f, bool& is_null) noexcept;
+inline std::string_view field_value(const normalize::AuthEvent& e, MatchField f, bool& is_null) noexcept {
+  std::string_view v;
+  switch (f) {
+    case MatchField::service: v = e.service; break;
+    case MatchField::reason: v = e.reason; break;
+    case MatchField::user:
+      is_null = !e.has_user;
+      return e.user;
+    case MatchField::mechanism: v = e.mechanism.view(); break;
+    case MatchField::program: v = e.program; break;
+    case MatchField::host: v = e.host; break;
+    case MatchField::session: v = e.session.view(); break;
+  }
+  is_null = v.empty();
+  return v;
+}
 
 // The event's value must equal one of `values` (exactly, case-sensitive), or be null when
 // `allow_null` (a YAML null `~` in the list).
