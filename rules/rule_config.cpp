@@ -375,23 +375,9 @@ bool MatchSpec::matches(const AuthEvent& e) const noexcept {
     if (!cond) continue;
     bool is_null = false;
     const std::string_view v = field_value(e, static_cast<MatchField>(f), is_null);
-    bool ok = is_null && cond->allow_null;
-    if (!is_null) {
-      for (const auto& want : cond->values) {
-        if (want == v) {
-          ok = true;
-          break;
-        }
-      }
-    }
-    if (!ok) return false;
+    if (!cond->holds(v, is_null)) return false;
   }
-  if (!ip.empty()) {
-    bool ok = false;
-    for (const auto& p : ip) ok = ok || p.contains(e.ip);
-    if (!ok) return false;
-  }
-  return true;
+  return ip.empty() || in_any(ip, e.ip);
 }
 
 bool parse_rule_document(const YAML::Node& root, const std::string& file, RuleSet& out,

@@ -56,7 +56,24 @@ inline std::string_view field_value(const normalize::AuthEvent& e, MatchField f,
 struct FieldCondition {
   std::vector<std::string> values;
   bool allow_null = false;
+
+  // Whether an event's value of the field (see field_value) satisfies the condition.
+  bool holds(std::string_view v, bool is_null) const noexcept {
+    if (is_null) return allow_null;
+    for (const auto& want : values) {
+      if (want == v) return true;
+    }
+    return false;
+  }
 };
+
+// True when `ip` lies in one of `prefixes`.
+inline bool in_any(const std::vector<IpPrefix>& prefixes, const IpAddress& ip) noexcept {
+  for (const auto& p : prefixes) {
+    if (p.contains(ip)) return true;
+  }
+  return false;
+}
 
 // All present conditions must hold (AND); within one condition any value may match (OR).
 struct MatchSpec {

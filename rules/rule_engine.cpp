@@ -114,24 +114,20 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     rules_.push_back(std::move(r));
   }
   // Second pass, now that rules_ will not move: matchers point into the specs.
+  std::size_t groups = 0;
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     CompiledRule& r = rules_[i];
     r.match = compile_match(r.spec.match);
     r.has_exclude = r.spec.exclude.has_value();
     if (r.has_exclude) r.exclude = compile_match(*r.spec.exclude);
-    std::size_t g = 0;
-    while (g < ip_groups_.size() &&
-           (std::memcmp(ip_groups_[g].mask4, r.mask4, sizeof r.mask4) != 0 ||
-            std::memcmp(ip_groups_[g].mask6, r.mask6, sizeof r.mask6) != 0)) {
-      ++g;
+    // Rules with the same address masks share one fingerprint per event: the group of an
+    // earlier rule with those masks, else the next group number.
+    std::size_t j = 0;
+    while (j < i && (std::memcmp(rules_[j].mask4, r.mask4, sizeof r.mask4) != 0 ||
+                     std::memcmp(rules_[j].mask6, r.mask6, sizeof r.mask6) != 0)) {
+      ++j;
     }
-    if (g == ip_groups_.size()) {
-      IpGroup group;
-      std::memcpy(group.mask4, r.mask4, sizeof r.mask4);
-      std::memcpy(group.mask6, r.mask6, sizeof r.mask6);
-      ip_groups_.push_back(group);
-    }
-    r.ip_group = static_cast<std::uint8_t>(std::min<std::size_t>(g, 255));
+    r.ip_group = j < i ? rules_[j].ip_group : static_cast<std::uint8_t>(std::min<std::size_t>(groups++, 255));
     for (std::size_t kind = 0; kind < kKinds; ++kind) {
       Candidate c;
       c.rule = static_cast<std::uint16_t>(i);
@@ -338,23 +334,9 @@ bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcep
   for (const FieldTest& t : fields) {
     bool is_null = false;
     const std::string_view v = field_value(e, t.field, is_null);
-    bool ok = is_null && t.condition->allow_null;
-    if (!is_null) {
-      for (const auto& want : t.condition->values) {
-        if (want == v) {
-          ok = true;
-          break;
-        }
-      }
-    }
-    if (!ok) return false;
+    if (!t.condition->holds(v, is_null)) return false;
   }
-  if (ip != nullptr) {
-    bool ok = false;
-    for (const auto& p : *ip) ok = ok || p.contains(e.ip);
-    if (!ok) return false;
-  }
-  return true;
+  return ip == nullptr || in_any(*ip, e.ip);
 }
 
 void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {

@@ -174,12 +174,6 @@ class RuleEngine {
   std::vector<CompiledRule> rules_;
   // Per event kind, the rules that may apply to it (match the kind, or reset on success).
   std::vector<Candidate> candidates_[kKinds];
-  // Address masks of each ip group (distinct prefix pairs), for the shared fingerprints.
-  struct IpGroup {
-    std::uint64_t mask4[2];
-    std::uint64_t mask6[2];
-  };
-  std::vector<IpGroup> ip_groups_;
   // on_events' pipeline: plans are made kPlanAhead events before evaluation, entries
   // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) plans are kept.
   static constexpr std::size_t kPlanAhead = 8;
