@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -179,8 +180,10 @@ void BM_FiveRules_100kKeys(benchmark::State& state) {
   const bool batched = state.range(1) != 0;
   const std::size_t keys = static_cast<std::size_t>(state.range(2));
   const bool engine_only = state.range(3) != 0;
-  static Workload workloads[2] = {make_workload(100'000, 1 << 22), make_workload(1000, 1 << 22)};
-  const Workload& w = workloads[keys == 100'000 ? 0 : 1];
+  static std::map<std::size_t, Workload> workloads;
+  auto it = workloads.find(keys);
+  if (it == workloads.end()) it = workloads.emplace(keys, make_workload(keys, 1 << 22)).first;
+  const Workload& w = it->second;
   RuleEngineOptions options;
   options.seed = 99;
   RuleEngine engine(five_rules(), {}, {}, options);
@@ -209,8 +212,13 @@ void BM_FiveRules_100kKeys(benchmark::State& state) {
     }
     out.clear();
   };
-  // Warm up: every key tracked and the tables grown before timing.
-  for (std::size_t j = 0; j < w.order.size() / kChunk; ++j) {
+  // Warm up: every key tracked and the tables grown before timing. RULES_BENCH_WARMUP=N warms
+  // up with N events instead (shorter runs under callgrind).
+  std::size_t warmup = w.order.size();
+  if (const char* n = std::getenv("RULES_BENCH_WARMUP"); n != nullptr && *n != '\0') {
+    warmup = std::strtoull(n, nullptr, 10);
+  }
+  for (std::size_t j = 0; j < warmup / kChunk; ++j) {
     build_chunk();
     evaluate_chunk();
   }
@@ -237,6 +245,9 @@ BENCHMARK(BM_FiveRules_100kKeys)
     ->Args({100, 1, 100'000, 1})
     ->Args({10000, 0, 100'000, 1})
     ->Args({10000, 1, 1000, 1})
+    ->Args({1'000'000, 1, 1000, 1})
+    ->Args({100'000, 1, 10'000, 1})
+    ->Args({20'000, 1, 50'000, 1})
     ->Args({10000, 1, 100'000, 0})
     ->MinTime(2.0);
 

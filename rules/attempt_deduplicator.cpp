@@ -86,6 +86,8 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   sessions_.resize(ss);
   ties_.resize(ts);
   session_sets_mask_ = ss - 1;
+  session_idle_s_ = static_cast<std::uint32_t>(
+      std::min<UnixMicros>(options.session_idle / kMicrosPerSecond, 0xffffffff));
   tie_sets_mask_ = ts - 1;
 }
 
@@ -94,24 +96,27 @@ AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_
                                                                     bool create) noexcept {
   SessionSlot* set = sessions_[tag & session_sets_mask_].way;
   const std::uint32_t now_s = seconds(now);
-  const std::uint32_t idle_s = static_cast<std::uint32_t>(options_.session_idle / kMicrosPerSecond);
-  SessionSlot* free_slot = nullptr;
-  SessionSlot* oldest = nullptr;
+  const auto stale = [&](const SessionSlot& s) {
+    return s.tag != 0 && now_s > s.last_s && now_s - s.last_s > session_idle_s_;
+  };
   for (std::size_t i = 0; i < kWays; ++i) {
-    SessionSlot& s = set[i];
-    const bool stale = s.tag != 0 && now_s > s.last_s && now_s - s.last_s > idle_s;
-    if (s.tag == tag) {
-      if (stale) s.counted = 0;  // the same id reused long after: a new session
-      return &s;
+    if (set[i].tag == tag) {
+      if (stale(set[i])) set[i].counted = 0;  // the same id reused long after: a new session
+      return &set[i];
     }
-    if (s.tag == 0 || stale) {
-      if (free_slot == nullptr) free_slot = &s;
+  }
+  if (!create) return nullptr;
+  // A free or stale way, else the least recently seen one.
+  SessionSlot* victim = nullptr;
+  SessionSlot* oldest = nullptr;
+  for (std::size_t i = 0; i < kWays && victim == nullptr; ++i) {
+    SessionSlot& s = set[i];
+    if (s.tag == 0 || stale(s)) {
+      victim = &s;
     } else if (oldest == nullptr || s.last_s < oldest->last_s) {
       oldest = &s;
     }
   }
-  if (!create) return nullptr;
-  SessionSlot* victim = free_slot;
   if (victim == nullptr) {
     victim = oldest;
     ++stats_.session_evictions;
@@ -158,6 +163,11 @@ std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcep
 }
 
 AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
+  if (e.kind != EventKind::auth_failure) return AttemptKeys{};
+  return keys(e, e.has_user ? nonzero(hash_bytes(e.user, options_.seed)) : 0);
+}
+
+AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e, std::uint64_t user_hash) const noexcept {
   AttemptKeys k;
   if (e.kind != EventKind::auth_failure) return k;
   k.relevant = true;
@@ -169,7 +179,7 @@ AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
   if (uses_session) k.session = session_tag(e);
   if (k.role == AttemptRole::sasl_attempt || k.role == AttemptRole::unsessioned_auth) {
     k.ip = ip_tag(e.ip, options_.seed);
-    k.user = e.has_user ? nonzero(hash_bytes(e.user, options_.seed)) : 0;
+    k.user = user_hash;
   }
   return k;
 }

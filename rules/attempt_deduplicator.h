@@ -81,6 +81,9 @@ class AttemptDeduplicator {
   // The same in two steps, so a batch can hash every event and prefetch its table sets
   // before the first lookup. `k` must be keys(e).
   AttemptKeys keys(const normalize::AuthEvent& e) const noexcept;
+  // The same with the user's hash made by the caller (any nonzero hash of e.user, 0 without a
+  // user, the same function for every event), so it is computed once per event.
+  AttemptKeys keys(const normalize::AuthEvent& e, std::uint64_t user_hash) const noexcept;
   void prefetch(const AttemptKeys& k) const noexcept;
   std::uint32_t new_attempts(const normalize::AuthEvent& e, const AttemptKeys& k,
                              UnixMicros now) noexcept;
@@ -123,6 +126,7 @@ class AttemptDeduplicator {
   std::vector<TieSet> ties_;
   std::size_t session_sets_mask_ = 0;
   std::size_t tie_sets_mask_ = 0;
+  std::uint32_t session_idle_s_ = 0;  // options_.session_idle in seconds
   DedupStats stats_;
 };
 

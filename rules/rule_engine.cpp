@@ -1,12 +1,17 @@
 #include "rules/rule_engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 
 #include "rules/hash.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace authwall::rules {
 
@@ -97,7 +102,8 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.window_s = static_cast<std::uint32_t>(std::min<std::int64_t>(spec.window_seconds, 0x7fffffff));
     if (spec.distinct_user) {
       r.window = WindowKind::distinct;
-      r.slot_bytes = 8 * spec.threshold;
+      r.distinct_lanes = (spec.threshold + 3) / 4 * 4;
+      r.slot_bytes = 8 * r.distinct_lanes;
     } else if (spec.threshold <= kMaxExactThreshold) {
       r.window = WindowKind::ring;
       r.slot_bytes = 4 * spec.threshold;
@@ -105,7 +111,7 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       r.window = WindowKind::buckets;
       r.bucket_width_s = std::max<std::uint32_t>(1, (r.window_s + kBuckets - 1) / kBuckets);
       r.bucket_span = (r.window_s + r.bucket_width_s - 1) / r.bucket_width_s;
-      r.slot_bytes = 2 * kBuckets;
+      r.slot_bytes = 2 * kBuckets + 4;  // the cells, then their sum over the window
     }
     r.needs_user = spec.key != KeyKind::ip || r.window == WindowKind::distinct;
     address_mask(true, spec.prefix_v4, r.mask4);
@@ -138,10 +144,11 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       c.reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
       c.simple = r.match.fields.empty() && r.match.ip == nullptr && !r.has_exclude;
       c.needs_user = r.needs_user;
+      c.table = r.table.get();
       if (c.matches_kind || c.reset) candidates_[kind].push_back(c);
     }
   }
-  plans_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
+  steps_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
 }
 
 RuleEngine::~RuleEngine() = default;
@@ -187,8 +194,82 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   std::memset(k.slots(), 0, r.slot_bytes);
 }
 
-bool RuleEngine::count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
-                       std::uint32_t user32, std::uint32_t now_s) noexcept {
+// Up to `threshold` (user hash, last time) pairs, stored as two arrays of distinct_lanes (a
+// multiple of 4; the lanes past the threshold stay empty) so four pairs are tested at once.
+// Expired pairs are dropped, the user's pair refreshed or added (in the first free lane, or over
+// the oldest pair when every lane is live); true when the live pairs reach the threshold.
+bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
+                                std::uint32_t now_s) noexcept {
+  unsigned char* hashes = k.slots();
+  unsigned char* times = hashes + 4 * r.distinct_lanes;
+  const std::uint32_t threshold = r.spec.threshold;
+  std::uint64_t live = 0;   // bit per lane
+  std::uint64_t found = 0;  // bit per lane
+#if defined(__SSE2__)
+  // Unsigned comparisons as signed ones on values with the top bit flipped.
+  const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
+  const __m128i now_v = _mm_set1_epi32(static_cast<int>(now_s));
+  const __m128i now_f = _mm_xor_si128(now_v, flip);
+  const __m128i window_f = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(r.window_s)), flip);
+  const __m128i user_v = _mm_set1_epi32(static_cast<int>(user32));
+  const __m128i zero = _mm_setzero_si128();
+  for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+    __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(times + 4 * lane));
+    const __m128i t_f = _mm_xor_si128(t, flip);
+    const __m128i future = _mm_cmpgt_epi32(t_f, now_f);  // t > now
+    const __m128i age_f = _mm_xor_si128(_mm_sub_epi32(now_v, t), flip);
+    const __m128i young = _mm_cmpgt_epi32(window_f, age_f);  // now - t < window
+    const __m128i used = _mm_xor_si128(_mm_cmpeq_epi32(h, zero), _mm_set1_epi32(-1));
+    const __m128i keep = _mm_and_si128(used, _mm_or_si128(future, young));
+    const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
+    h = _mm_and_si128(h, keep);
+    t = _mm_and_si128(t, keep);
+    // The user's pair: its time becomes max(t, now).
+    const __m128i refreshed = _mm_or_si128(_mm_and_si128(future, t), _mm_andnot_si128(future, now_v));
+    t = _mm_or_si128(_mm_and_si128(match, refreshed), _mm_andnot_si128(match, t));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), h);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), t);
+    live |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
+    found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
+  }
+#else
+  for (std::uint32_t lane = 0; lane < r.distinct_lanes; ++lane) {
+    std::uint32_t h = load32(hashes + 4 * lane);
+    std::uint32_t t = load32(times + 4 * lane);
+    const bool keep = h != 0 && (t > now_s || now_s - t < r.window_s);
+    if (!keep) h = t = 0;
+    if (keep && h == user32) {
+      t = std::max(t, now_s);
+      found |= std::uint64_t{1} << lane;
+    }
+    if (keep) live |= std::uint64_t{1} << lane;
+    store32(hashes + 4 * lane, h);
+    store32(times + 4 * lane, t);
+  }
+#endif
+  std::uint32_t n = static_cast<std::uint32_t>(std::popcount(live));
+  if (found == 0) {
+    const std::uint64_t lanes = threshold >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << threshold) - 1;
+    std::uint32_t lane;
+    if (const std::uint64_t free = lanes & ~live; free != 0) {
+      lane = static_cast<std::uint32_t>(std::countr_zero(free));
+      ++n;
+    } else {
+      lane = 0;  // every lane live: the oldest pair (the first of equals) gives way
+      for (std::uint32_t i = 1; i < threshold; ++i) {
+        if (load32(times + 4 * i) < load32(times + 4 * lane)) lane = i;
+      }
+    }
+    store32(hashes + 4 * lane, user32);
+    store32(times + 4 * lane, now_s);
+  }
+  return n >= threshold;
+}
+
+[[gnu::always_inline]] inline bool RuleEngine::count(const CompiledRule& r, KeyEntry& k,
+                                                     std::uint32_t attempts, std::uint32_t user32,
+                                                     std::uint32_t now_s) noexcept {
   unsigned char* slots = k.slots();
   const std::uint32_t threshold = r.spec.threshold;
   switch (r.window) {
@@ -207,56 +288,39 @@ bool RuleEngine::count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempt
       const std::uint32_t oldest = load32(slots + 4 * head);
       return oldest >= now_s || now_s - oldest < r.window_s;
     }
-    case WindowKind::distinct: {
-      // Up to `threshold` (user hash, last time) pairs; expired pairs are dropped first.
-      std::uint32_t live = 0;
-      bool found = false;
-      unsigned char* free_slot = nullptr;
-      unsigned char* oldest = nullptr;
-      for (std::uint32_t i = 0; i < threshold; ++i) {
-        unsigned char* s = slots + 8 * i;
-        const std::uint32_t h = load32(s);
-        const std::uint32_t t = load32(s + 4);
-        if (h != 0 && t <= now_s && now_s - t >= r.window_s) {
-          store32(s, 0);
-          store32(s + 4, 0);
-        } else if (h != 0) {
-          if (h == user32) {
-            store32(s + 4, std::max(t, now_s));
-            found = true;
-          }
-          ++live;
-          if (oldest == nullptr || t < load32(oldest + 4)) oldest = s;
-          continue;
-        }
-        if (free_slot == nullptr) free_slot = s;
-      }
-      if (!found) {
-        unsigned char* s = free_slot != nullptr ? free_slot : oldest;
-        if (free_slot != nullptr) ++live;
-        store32(s, user32);
-        store32(s + 4, now_s);
-      }
-      return live >= threshold;
-    }
+    case WindowKind::distinct:
+      return count_distinct(r, k, user32, now_s);
     case WindowKind::buckets: {
-      // 32 buckets of bucket_width_s; the window is the newest bucket_span of them.
+      // 32 buckets of bucket_width_s; the window is the newest bucket_span of them, whose sum
+      // is kept after the cells (so an event reads two cells, not the whole window).
+      unsigned char* sum_at = slots + 2 * kBuckets;
+      std::uint32_t sum = load32(sum_at);
       std::uint32_t bn = now_s / r.bucket_width_s;
       if (k.fill == 0) {
         k.fill = 1;
         k.aux = bn;
       }
       if (bn > k.aux) {
-        const std::uint32_t steps = std::min(bn - k.aux, kBuckets);
-        for (std::uint32_t s = 1; s <= steps; ++s) store16(slots + 2 * ((k.aux + s) % kBuckets), 0);
+        if (bn - k.aux >= r.bucket_span) {  // the whole window has passed
+          std::memset(slots, 0, 2 * kBuckets);
+          sum = 0;
+        } else {
+          // Each new bucket enters empty; the one that falls out of the window leaves the sum.
+          for (std::uint32_t b = k.aux + 1; b <= bn; ++b) {
+            sum -= load16(slots + 2 * ((b - r.bucket_span) % kBuckets));
+            store16(slots + 2 * (b % kBuckets), 0);
+          }
+        }
         k.aux = bn;
       } else {
         bn = k.aux;  // a late event counts in the newest bucket
       }
       unsigned char* cell = slots + 2 * (bn % kBuckets);
-      store16(cell, static_cast<std::uint16_t>(std::min<std::uint32_t>(load16(cell) + attempts, 0xffff)));
-      std::uint32_t sum = 0;
-      for (std::uint32_t i = 0; i < r.bucket_span; ++i) sum += load16(slots + 2 * ((bn - i) % kBuckets));
+      const std::uint32_t old = load16(cell);
+      const std::uint32_t now_cell = std::min<std::uint32_t>(old + attempts, 0xffff);
+      store16(cell, static_cast<std::uint16_t>(now_cell));
+      sum += now_cell - old;
+      store32(sum_at, sum);
       return sum >= threshold;
     }
   }
@@ -339,10 +403,14 @@ bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcep
   return ip == nullptr || in_any(*ip, e.ip);
 }
 
-void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
+std::size_t RuleEngine::plan(const AuthEvent& e, Step* steps, AttemptKeys& keys,
+                             bool prefetch) const noexcept {
   const std::vector<Candidate>& rules = candidates(e);
-  if (rules.empty()) return;
+  // One user hash for the rules and the deduplicator.
   const std::uint64_t user_hash = e.has_user ? nonzero(hash_bytes(e.user, seed_)) : 0;
+  keys = dedup_.keys(e, user_hash);
+  if (prefetch) dedup_.prefetch(keys);
+  if (rules.empty()) return 0;
   const std::uint32_t user32 = static_cast<std::uint32_t>(nonzero(user_hash >> 32));
   const unsigned source_bit = 1u << static_cast<unsigned>(e.source);
   std::uint64_t w[2];
@@ -351,17 +419,14 @@ void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
   constexpr unsigned kCachedGroups = 4;
   std::uint64_t group_fp[kCachedGroups];
   unsigned have = 0;
+  std::size_t n = 0;
   for (const Candidate& c : rules) {
-    RulePlan& p = plans[c.rule];
     bool matched = c.matches_kind && (c.sources & source_bit) != 0;
     if (matched && !c.simple) {
       const CompiledRule& r = rules_[c.rule];
       matched = r.match.matches(e) && !(r.has_exclude && r.exclude.matches(e));
     }
-    if ((!matched && !c.reset) || (c.needs_user && !e.has_user)) {
-      p.flags = 0;
-      continue;
-    }
+    if ((!matched && !c.reset) || (c.needs_user && !e.has_user)) continue;
     std::uint64_t fp = user_hash;
     if (c.key != KeyKind::user) {
       const unsigned g = c.ip_group;
@@ -379,15 +444,20 @@ void RuleEngine::plan(const AuthEvent& e, RulePlan* plans) const noexcept {
       }
       fp = c.key == KeyKind::ip ? ipfp : nonzero(mix64(ipfp ^ user_hash));
     }
-    p.fp = fp;
-    p.user32 = user32;
-    p.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0));
+    Step& s = steps[n++];
+    s.table = c.table;
+    s.fp = fp;
+    s.user32 = user32;
+    s.rule = c.rule;
+    s.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0));
+    if (prefetch) c.table->prefetch_index(fp);
   }
+  return n;
 }
 
 void RuleEngine::on_event(const AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out) {
-  plan(e, plans_.data());
-  process(e, now, dedup_.keys(e), plans_.data(), out);
+  const std::size_t n = plan(e, steps_.data(), attempt_keys_[0], false);
+  process(e, now, attempt_keys_[0], steps_.data(), n, out);
 }
 
 void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const UnixMicros> nows,
@@ -402,19 +472,12 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
   // result is exactly on_event's.
   const auto stage_plan = [&](std::size_t k) {
     const std::size_t slot = k % kRing;
-    RulePlan* p = &plans_[slot * n_rules];
-    plan(events[k], p);
-    attempt_keys_[slot] = dedup_.keys(events[k]);
-    dedup_.prefetch(attempt_keys_[slot]);
-    for (const Candidate& c : candidates(events[k])) {
-      if (p[c.rule].flags != 0) rules_[c.rule].table->prefetch_index(p[c.rule].fp);
-    }
+    step_count_[slot] = plan(events[k], &steps_[slot * n_rules], attempt_keys_[slot], true);
   };
   const auto stage_entries = [&](std::size_t k) {
-    const RulePlan* p = &plans_[(k % kRing) * n_rules];
-    for (const Candidate& c : candidates(events[k])) {
-      if (p[c.rule].flags != 0) rules_[c.rule].table->prefetch_entry(p[c.rule].fp);
-    }
+    const std::size_t slot = k % kRing;
+    const Step* s = &steps_[slot * n_rules];
+    for (const Step* end = s + step_count_[slot]; s != end; ++s) s->table->prefetch_entry(s->fp);
   };
   for (std::size_t k = 0; k < std::min(total, kPlanAhead); ++k) stage_plan(k);
   for (std::size_t k = 0; k < std::min(total, kEntryAhead); ++k) stage_entries(k);
@@ -422,12 +485,12 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     if (k + kPlanAhead < total) stage_plan(k + kPlanAhead);
     if (k + kEntryAhead < total) stage_entries(k + kEntryAhead);
     const std::size_t slot = k % kRing;
-    process(events[k], nows[k], attempt_keys_[slot], &plans_[slot * n_rules], out);
+    process(events[k], nows[k], attempt_keys_[slot], &steps_[slot * n_rules], step_count_[slot], out);
   }
 }
 
 void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
-                         const RulePlan* plans, std::vector<BanDecision>& out) {
+                         const Step* steps, std::size_t n_steps, std::vector<BanDecision>& out) {
   ++stats_.events;
   if (unspecified(e.ip)) return;
   std::uint32_t attempts = e.attempts;
@@ -435,33 +498,32 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
     attempts = dedup_.new_attempts(e, attempt_keys, now);
     if (attempts == 0) return;
   }
-  for (const IpPrefix& p : never_ban_) {
-    if (p.contains(e.ip)) {
-      ++stats_.never_ban_events;
-      return;
+  if (!never_ban_.empty() || !trusted_proxies_.empty()) {
+    for (const IpPrefix& p : never_ban_) {
+      if (p.contains(e.ip)) {
+        ++stats_.never_ban_events;
+        return;
+      }
     }
-  }
-  for (std::size_t i = 0; i < trusted_proxies_.size(); ++i) {
-    if (trusted_proxies_[i].contains(e.ip)) {
-      if (e.kind != EventKind::auth_success) proxy_failure(i, e, attempts, now);
-      return;
+    for (std::size_t i = 0; i < trusted_proxies_.size(); ++i) {
+      if (trusted_proxies_[i].contains(e.ip)) {
+        if (e.kind != EventKind::auth_success) proxy_failure(i, e, attempts, now);
+        return;
+      }
     }
   }
   const std::uint32_t now_s = to_seconds(now);
-  for (const Candidate& c : candidates(e)) {
-    const std::size_t i = c.rule;
-    const RulePlan& p = plans[i];
-    if (p.flags == 0) continue;
-    CompiledRule& r = rules_[i];
-    if ((p.flags & kSuccessReset) != 0) {
+  for (const Step* s = steps; s != steps + n_steps; ++s) {
+    CompiledRule& r = rules_[s->rule];
+    if ((s->flags & kSuccessReset) != 0) {
       // A successful login clears the key's count (not a ban in force).
-      if (KeyEntry* k = r.table->find(p.fp)) reset_window(r, *k);
+      if (KeyEntry* k = r.table->find(s->fp)) reset_window(r, *k);
     }
-    if ((p.flags & kMatched) == 0) continue;
-    KeyEntry* k = acquire(r, p.fp, now_s);
+    if ((s->flags & kMatched) == 0) continue;
+    KeyEntry* k = acquire(r, s->fp, now_s);
     if (now_s > k->last_seen) k->last_seen = now_s;
     if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
-    if (count(r, *k, attempts, p.user32, now_s)) decide(r, i, e, now, *k, out);
+    if (count(r, *k, attempts, s->user32, now_s)) decide(r, s->rule, e, now, *k, out);
   }
 }
 

@@ -120,24 +120,28 @@ class RuleEngine {
     std::uint32_t window_s = 0;
     std::uint32_t bucket_width_s = 0;  // buckets: seconds per bucket
     std::uint32_t bucket_span = 0;     // buckets: how many buckets make the window
+    std::uint32_t distinct_lanes = 0;  // distinct: threshold rounded up to a multiple of 4
     std::uint32_t slot_bytes = 0;      // window state per key after the KeyEntry header
     std::uint64_t mask4[2] = {0, 0};   // address masks for prefix aggregation
     std::uint64_t mask6[2] = {0, 0};
     std::unique_ptr<KeyTable> table;
   };
 
-  // Per (event, rule): whether the rule applies and the event's key fingerprint in its table.
-  // Only the rules in candidates_[e.kind] are planned and read.
-  struct RulePlan {
+  // One (event, rule) pair that needs the rule's table: the key's fingerprint and what to do.
+  // plan() writes an event's steps in rule order; only rules that apply get one.
+  struct Step {
+    KeyTable* table = nullptr;
     std::uint64_t fp = 0;
     std::uint32_t user32 = 0;  // distinct rules: the user's 32-bit hash
-    std::uint8_t flags = 0;    // kMatched | kSuccessReset; 0 = rule does not apply
+    std::uint16_t rule = 0;
+    std::uint8_t flags = 0;    // kMatched and/or kSuccessReset
   };
   static constexpr std::uint8_t kMatched = 1;
   static constexpr std::uint8_t kSuccessReset = 2;
   static constexpr std::size_t kKinds = 8;  // > every EventKind
   // A rule that may apply to events of one kind, with what planning needs of it in one place.
   struct Candidate {
+    KeyTable* table = nullptr;  // the rule's
     std::uint16_t rule = 0;
     KeyKind key = KeyKind::ip;
     std::uint8_t ip_group = 0;
@@ -150,9 +154,12 @@ class RuleEngine {
   const std::vector<Candidate>& candidates(const normalize::AuthEvent& e) const noexcept {
     return candidates_[static_cast<std::size_t>(e.kind) & (kKinds - 1)];
   }
-  void plan(const normalize::AuthEvent& e, RulePlan* plans) const noexcept;
+  // Writes the event's steps (at most rules_.size()) and its deduplication keys; requests the
+  // index slots (and dedup sets) when `prefetch`. Returns the number of steps.
+  std::size_t plan(const normalize::AuthEvent& e, Step* steps, AttemptKeys& keys,
+                   bool prefetch) const noexcept;
   void process(const normalize::AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
-               const RulePlan* plans, std::vector<BanDecision>& out);
+               const Step* steps, std::size_t n_steps, std::vector<BanDecision>& out);
 
   KeyEntry* acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
     if (KeyEntry* k = r.table->find(fp)) return k;
@@ -162,6 +169,8 @@ class RuleEngine {
   // Adds the event to the key's window; true when the threshold is reached.
   static bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
                     std::uint32_t user32, std::uint32_t now_s) noexcept;
+  static bool count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
+                             std::uint32_t now_s) noexcept;
   static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept;
   bool idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept;
   void decide(CompiledRule& r, std::size_t index, const normalize::AuthEvent& e, UnixMicros now,
@@ -174,12 +183,13 @@ class RuleEngine {
   std::vector<CompiledRule> rules_;
   // Per event kind, the rules that may apply to it (match the kind, or reset on success).
   std::vector<Candidate> candidates_[kKinds];
-  // on_events' pipeline: plans are made kPlanAhead events before evaluation, entries
-  // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) plans are kept.
+  // on_events' pipeline: steps are planned kPlanAhead events before evaluation, entries
+  // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) events' steps are kept.
   static constexpr std::size_t kPlanAhead = 8;
   static constexpr std::size_t kEntryAhead = 4;
   static constexpr std::size_t kRing = 16;
-  std::vector<RulePlan> plans_;  // kRing * rules_.size(), reused
+  std::vector<Step> steps_;  // kRing * rules_.size(), reused
+  std::size_t step_count_[kRing] = {};
   AttemptKeys attempt_keys_[kRing];
   std::vector<IpPrefix> never_ban_;
   std::vector<IpPrefix> trusted_proxies_;
