@@ -49,13 +49,11 @@ struct KeyEntry {
   std::uint64_t fp = 0;            // fingerprint; 0 = free slab slot
   std::uint32_t last_seen = 0;     // seconds (Unix, truncated) of the last event for this key
   std::uint32_t banned_until = 0;  // seconds; events before it are not counted (already banned)
-  std::uint32_t aux = 0;           // window-specific (bucket counter: newest bucket number)
-  std::uint16_t head = 0;          // window-specific (ring: next write position)
-  std::uint16_t fill = 0;          // window-specific (ring: valid slots)
-  // Followed by the rule's window slots (stride - sizeof(KeyEntry) bytes).
+  // Followed by the rule's window state (stride - sizeof(KeyEntry) bytes; its layout is the
+  // window's, rules/rule_engine.cpp).
   unsigned char* slots() noexcept { return reinterpret_cast<unsigned char*>(this + 1); }
 };
-static_assert(sizeof(KeyEntry) == 24);
+static_assert(sizeof(KeyEntry) == 16);
 
 class KeyTable {
  public:

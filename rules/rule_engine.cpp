@@ -20,8 +20,15 @@ using normalize::EventKind;
 
 namespace {
 
-// Window slots, per key, after the KeyEntry header.
+// Window state, per key, after the KeyEntry header:
+//   ring:     u8 head, u8 fill, u16 unused, u32 time[threshold]
+//   ring16:   u32 base, u8 head, u8 fill, u16 offset[threshold] (time = base + offset)
+//   distinct: u32 user_hash[lanes], u32 time[lanes] (lanes = threshold rounded up to 4)
+//   buckets:  u32 newest bucket number (0 = none yet), u32 sum over the window, u16 cell[32]
 constexpr std::uint32_t kBuckets = 32;
+// Longest window kept as 16-bit offsets: a key's base moves forward by (gap - window) when an
+// event comes more than 65535 s after it, so this leaves at least 44,000 s between such moves.
+constexpr std::uint32_t kRing16MaxWindow = 21600;
 
 std::uint32_t to_seconds(UnixMicros t) noexcept {
   if (t <= 0) return 0;
@@ -104,14 +111,17 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       r.window = WindowKind::distinct;
       r.distinct_lanes = (spec.threshold + 3) / 4 * 4;
       r.slot_bytes = 8 * r.distinct_lanes;
+    } else if (spec.threshold <= kMaxExactThreshold && r.window_s <= kRing16MaxWindow) {
+      r.window = WindowKind::ring16;
+      r.slot_bytes = 6 + 2 * spec.threshold;
     } else if (spec.threshold <= kMaxExactThreshold) {
       r.window = WindowKind::ring;
-      r.slot_bytes = 4 * spec.threshold;
+      r.slot_bytes = 4 + 4 * spec.threshold;
     } else {
       r.window = WindowKind::buckets;
       r.bucket_width_s = std::max<std::uint32_t>(1, (r.window_s + kBuckets - 1) / kBuckets);
       r.bucket_span = (r.window_s + r.bucket_width_s - 1) / r.bucket_width_s;
-      r.slot_bytes = 2 * kBuckets + 4;  // the cells, then their sum over the window
+      r.slot_bytes = 8 + 2 * kBuckets;
     }
     r.needs_user = spec.key != KeyKind::ip || r.window == WindowKind::distinct;
     address_mask(true, spec.prefix_v4, r.mask4);
@@ -188,10 +198,45 @@ KeyEntry* RuleEngine::insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_
 }
 
 void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
-  k.head = 0;
-  k.fill = 0;
-  k.aux = 0;
   std::memset(k.slots(), 0, r.slot_bytes);
+}
+
+// The ring with 16-bit times: offsets from a per-key base, which moves when an event falls
+// outside the 16 bits. Moving it forward to (now - window) turns every time older than that into
+// exactly (now - window), still outside the window, so the answer never changes; moving it back
+// (an event earlier than the base, e.g. replayed out of order) keeps later times, capped at the
+// most the offsets hold (still later than the event, as before).
+[[gnu::always_inline]] inline bool RuleEngine::count_ring16(const CompiledRule& r, KeyEntry& k,
+                                                            std::uint32_t attempts,
+                                                            std::uint32_t now_s) noexcept {
+  unsigned char* slots = k.slots();
+  unsigned char* offsets = slots + 6;
+  const std::uint32_t threshold = r.spec.threshold;
+  std::uint32_t base = load32(slots);
+  if (slots[5] == 0) {  // empty: start at the event
+    base = now_s;
+  } else if (now_s < base || now_s - base > 0xffff) {
+    const std::uint32_t new_base = now_s < base ? now_s : now_s - r.window_s;
+    for (std::uint32_t i = 0; i < threshold; ++i) {
+      const std::uint64_t t = std::uint64_t{base} + load16(offsets + 2 * i);
+      const std::uint64_t off = t <= new_base ? 0 : std::min<std::uint64_t>(t - new_base, 0xffff);
+      store16(offsets + 2 * i, static_cast<std::uint16_t>(off));
+    }
+    base = new_base;
+  }
+  store32(slots, base);
+  const std::uint32_t now_off = now_s - base;
+  const std::uint32_t n = std::min(attempts, threshold);
+  std::uint32_t head = slots[4];
+  for (std::uint32_t i = 0; i < n; ++i) {
+    store16(offsets + 2 * head, static_cast<std::uint16_t>(now_off));
+    head = head + 1 == threshold ? 0 : head + 1;
+  }
+  slots[4] = static_cast<unsigned char>(head);
+  slots[5] = static_cast<unsigned char>(std::min<std::uint32_t>(slots[5] + n, threshold));
+  if (slots[5] < threshold) return false;
+  const std::uint32_t oldest = load16(offsets + 2 * head);
+  return oldest >= now_off || now_off - oldest < r.window_s;
 }
 
 // Up to `threshold` (user hash, last time) pairs, stored as two arrays of distinct_lanes (a
@@ -276,51 +321,53 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
     case WindowKind::ring: {
       // The last `threshold` attempt times; the threshold is reached exactly when the oldest
       // of them is still inside the window.
+      unsigned char* times = slots + 4;
       const std::uint32_t n = std::min(attempts, threshold);
-      std::uint32_t head = k.head;
+      std::uint32_t head = slots[0];
       for (std::uint32_t i = 0; i < n; ++i) {
-        store32(slots + 4 * head, now_s);
+        store32(times + 4 * head, now_s);
         head = head + 1 == threshold ? 0 : head + 1;
       }
-      k.head = static_cast<std::uint16_t>(head);
-      k.fill = static_cast<std::uint16_t>(std::min<std::uint32_t>(k.fill + n, threshold));
-      if (k.fill < threshold) return false;
-      const std::uint32_t oldest = load32(slots + 4 * head);
+      slots[0] = static_cast<unsigned char>(head);
+      slots[1] = static_cast<unsigned char>(std::min<std::uint32_t>(slots[1] + n, threshold));
+      if (slots[1] < threshold) return false;
+      const std::uint32_t oldest = load32(times + 4 * head);
       return oldest >= now_s || now_s - oldest < r.window_s;
     }
+    case WindowKind::ring16:
+      return count_ring16(r, k, attempts, now_s);
     case WindowKind::distinct:
       return count_distinct(r, k, user32, now_s);
     case WindowKind::buckets: {
       // 32 buckets of bucket_width_s; the window is the newest bucket_span of them, whose sum
-      // is kept after the cells (so an event reads two cells, not the whole window).
-      unsigned char* sum_at = slots + 2 * kBuckets;
-      std::uint32_t sum = load32(sum_at);
+      // is kept (so an event reads two cells, not the whole window).
+      unsigned char* cells = slots + 8;
+      std::uint32_t newest = load32(slots);
+      std::uint32_t sum = load32(slots + 4);
       std::uint32_t bn = now_s / r.bucket_width_s;
-      if (k.fill == 0) {
-        k.fill = 1;
-        k.aux = bn;
-      }
-      if (bn > k.aux) {
-        if (bn - k.aux >= r.bucket_span) {  // the whole window has passed
-          std::memset(slots, 0, 2 * kBuckets);
+      if (newest == 0) newest = bn;
+      if (bn > newest) {
+        if (bn - newest >= r.bucket_span) {  // the whole window has passed
+          std::memset(cells, 0, 2 * kBuckets);
           sum = 0;
         } else {
           // Each new bucket enters empty; the one that falls out of the window leaves the sum.
-          for (std::uint32_t b = k.aux + 1; b <= bn; ++b) {
-            sum -= load16(slots + 2 * ((b - r.bucket_span) % kBuckets));
-            store16(slots + 2 * (b % kBuckets), 0);
+          for (std::uint32_t b = newest + 1; b <= bn; ++b) {
+            sum -= load16(cells + 2 * ((b - r.bucket_span) % kBuckets));
+            store16(cells + 2 * (b % kBuckets), 0);
           }
         }
-        k.aux = bn;
+        newest = bn;
       } else {
-        bn = k.aux;  // a late event counts in the newest bucket
+        bn = newest;  // a late event counts in the newest bucket
       }
-      unsigned char* cell = slots + 2 * (bn % kBuckets);
+      unsigned char* cell = cells + 2 * (bn % kBuckets);
       const std::uint32_t old = load16(cell);
       const std::uint32_t now_cell = std::min<std::uint32_t>(old + attempts, 0xffff);
       store16(cell, static_cast<std::uint16_t>(now_cell));
       sum += now_cell - old;
-      store32(sum_at, sum);
+      store32(slots, newest);
+      store32(slots + 4, sum);
       return sum >= threshold;
     }
   }

@@ -87,7 +87,10 @@ class RuleEngine {
   const std::string& rule_name(std::size_t i) const { return rules_[i].spec.name; }
 
  private:
-  enum class WindowKind : std::uint8_t { ring, distinct, buckets };
+  // ring: the last `threshold` attempt times (32-bit); ring16: the same as 16-bit offsets from a
+  // per-key base (windows up to kRing16MaxWindow); distinct: (user hash, time) pairs; buckets:
+  // 32 counters over the window (thresholds above kMaxExactThreshold).
+  enum class WindowKind : std::uint8_t { ring, ring16, distinct, buckets };
   // A MatchSpec reduced to what an event must be tested for: the kind is settled before (by
   // the per-kind candidate lists), sources by one bit test, and only the fields the rule names
   // are looked at.
@@ -169,6 +172,8 @@ class RuleEngine {
   // Adds the event to the key's window; true when the threshold is reached.
   static bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
                     std::uint32_t user32, std::uint32_t now_s) noexcept;
+  static bool count_ring16(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
+                           std::uint32_t now_s) noexcept;
   static bool count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
                              std::uint32_t now_s) noexcept;
   static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept;

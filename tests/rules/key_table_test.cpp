@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <new>
 #include <random>
@@ -57,9 +58,17 @@ using namespace authwall::rules;
 
 namespace {
 
+// A 32-bit value kept in an entry's window slots (the table hands them over zeroed).
+std::uint32_t value_of(KeyEntry* e) {
+  std::uint32_t v;
+  std::memcpy(&v, e->slots(), 4);
+  return v;
+}
+void set_value(KeyEntry* e, std::uint32_t v) { std::memcpy(e->slots(), &v, 4); }
+
 TEST(KeyTable, MatchesAReferenceMapUnderChurn) {
   KeyTable table(8, 5000, 16);
-  std::unordered_map<std::uint64_t, std::uint32_t> ref;  // fp -> value stored in aux
+  std::unordered_map<std::uint64_t, std::uint32_t> ref;  // fp -> value stored in the slots
   std::mt19937_64 rng(7);
   // Few distinct fingerprints with colliding low bits, so probe runs form and erasures shift.
   auto fp_of = [](std::uint64_t i) { return (i * 0x9e3779b97f4a7c15ULL) | 1 | ((i % 7) << 32); };
@@ -69,25 +78,25 @@ TEST(KeyTable, MatchesAReferenceMapUnderChurn) {
     const auto it = ref.find(fp);
     ASSERT_EQ(e != nullptr, it != ref.end()) << "step " << step;
     if (e != nullptr) {
-      ASSERT_EQ(e->aux, it->second);
+      ASSERT_EQ(value_of(e), it->second);
       if (rng() % 3 == 0) {
         table.erase(e);
         ref.erase(it);
       } else {
-        e->aux = static_cast<std::uint32_t>(step);
-        it->second = e->aux;
+        set_value(e, static_cast<std::uint32_t>(step));
+        it->second = value_of(e);
       }
     } else if (table.size() < table.max_entries()) {
       KeyEntry* n = table.insert(fp, 0);
-      n->aux = static_cast<std::uint32_t>(step);
-      ref[fp] = n->aux;
+      set_value(n, static_cast<std::uint32_t>(step));
+      ref[fp] = value_of(n);
     }
     ASSERT_EQ(table.size(), ref.size());
   }
   for (const auto& [fp, v] : ref) {
     KeyEntry* e = table.find(fp);
     ASSERT_NE(e, nullptr);
-    EXPECT_EQ(e->aux, v);
+    EXPECT_EQ(value_of(e), v);
   }
 }
 
