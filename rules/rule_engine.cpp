@@ -22,13 +22,15 @@ namespace {
 
 // Window state, per key, after the KeyEntry header:
 //   ring:     u8 head, u8 fill, u16 unused, u32 time[threshold]
-//   ring16:   u32 base, u8 head, u8 fill, u16 offset[threshold] (time = base + offset)
+//   ring16:   u32 base, u8 head, u8 fill, u16 offset[threshold] (time = base + offset - 1)
 //   distinct: u32 user_hash[lanes], u32 time[lanes] (lanes = threshold rounded up to 4)
 //   buckets:  u32 newest bucket number (0 = none yet), u32 sum over the window, u16 cell[32]
 constexpr std::uint32_t kBuckets = 32;
-// Longest window kept as 16-bit offsets: a key's base moves forward by (gap - window) when an
-// event comes more than 65535 s after it, so this leaves at least 44,000 s between such moves.
+// Longest window kept as 16-bit offsets (count_ring16), and how far behind a line the base is
+// put when it moves forward: the line's offset is then kRing16Span + 1, leaving ~16,000 s before
+// the next move, and times within kRing16Span - window before the line stay exact.
 constexpr std::uint32_t kRing16MaxWindow = 21600;
+constexpr std::uint32_t kRing16Span = 49152;
 
 std::uint32_t to_seconds(UnixMicros t) noexcept {
   if (t <= 0) return 0;
@@ -111,7 +113,8 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       r.window = WindowKind::distinct;
       r.distinct_lanes = (spec.threshold + 3) / 4 * 4;
       r.slot_bytes = 8 * r.distinct_lanes;
-    } else if (spec.threshold <= kMaxExactThreshold && r.window_s <= kRing16MaxWindow) {
+    } else if (spec.threshold <= kMaxExactThreshold && r.window_s <= kRing16MaxWindow &&
+               options_.compact_ring_times) {
       r.window = WindowKind::ring16;
       r.slot_bytes = 6 + 2 * spec.threshold;
     } else if (spec.threshold <= kMaxExactThreshold) {
@@ -201,11 +204,13 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   std::memset(k.slots(), 0, r.slot_bytes);
 }
 
-// The ring with 16-bit times: offsets from a per-key base, which moves when an event falls
-// outside the 16 bits. Moving it forward to (now - window) turns every time older than that into
-// exactly (now - window), still outside the window, so the answer never changes; moving it back
-// (an event earlier than the base, e.g. replayed out of order) keeps later times, capped at the
-// most the offsets hold (still later than the event, as before).
+// The ring with 16-bit times: attempt time = base + offset - 1, offset 0 = "ancient" (expired for
+// every line the answer can still be exact for). When a line comes more than 65534 s after the
+// base, the base moves forward to (now - window - slack): times older than that become ancient.
+// They are outside the window of this line and of any later line up to `slack` seconds older than
+// it (slack = kRing16Span - window >= 7.6 h), so the answers are those of full times unless a
+// line is more than `slack` older than one already counted for the key. A line earlier than the
+// base moves the base back to it (later times kept, capped at 65535 s after it).
 [[gnu::always_inline]] inline bool RuleEngine::count_ring16(const CompiledRule& r, KeyEntry& k,
                                                             std::uint32_t attempts,
                                                             std::uint32_t now_s) noexcept {
@@ -215,17 +220,19 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   std::uint32_t base = load32(slots);
   if (slots[5] == 0) {  // empty: start at the event
     base = now_s;
-  } else if (now_s < base || now_s - base > 0xffff) {
-    const std::uint32_t new_base = now_s < base ? now_s : now_s - r.window_s;
+  } else if (now_s < base || now_s - base >= 0xffff) {
+    const std::uint32_t new_base = now_s < base ? now_s : now_s - kRing16Span;
     for (std::uint32_t i = 0; i < threshold; ++i) {
-      const std::uint64_t t = std::uint64_t{base} + load16(offsets + 2 * i);
-      const std::uint64_t off = t <= new_base ? 0 : std::min<std::uint64_t>(t - new_base, 0xffff);
-      store16(offsets + 2 * i, static_cast<std::uint16_t>(off));
+      const std::uint32_t off = load16(offsets + 2 * i);
+      if (off == 0) continue;  // ancient stays ancient
+      const std::uint32_t t = base + off - 1;
+      const std::uint32_t moved = t < new_base ? 0 : std::min<std::uint32_t>(t - new_base + 1, 0xffff);
+      store16(offsets + 2 * i, static_cast<std::uint16_t>(moved));
     }
     base = new_base;
   }
   store32(slots, base);
-  const std::uint32_t now_off = now_s - base;
+  const std::uint32_t now_off = now_s - base + 1;
   const std::uint32_t n = std::min(attempts, threshold);
   std::uint32_t head = slots[4];
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -236,7 +243,7 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   slots[5] = static_cast<unsigned char>(std::min<std::uint32_t>(slots[5] + n, threshold));
   if (slots[5] < threshold) return false;
   const std::uint32_t oldest = load16(offsets + 2 * head);
-  return oldest >= now_off || now_off - oldest < r.window_s;
+  return oldest != 0 && (oldest >= now_off || now_off - oldest < r.window_s);
 }
 
 // Up to `threshold` (user hash, last time) pairs, stored as two arrays of distinct_lanes (a

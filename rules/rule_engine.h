@@ -43,6 +43,9 @@ struct RuleEngineOptions {
   DedupOptions dedup;
   // Table hash seed; 0 = random per engine (keys are attacker-chosen).
   std::uint64_t seed = 0;
+  // Ring windows up to 6 h keep attempt times as 16-bit offsets (half the memory); false keeps
+  // full 32-bit times for every ring. The answers are the same (the fuzzer checks it).
+  bool compact_ring_times = true;
 };
 
 struct RuleEngineStats {

@@ -6,11 +6,14 @@
 //
 // Invariants checked beyond "no crash, no sanitizer report":
 //   - on_event one at a time and on_events in batches give the same decisions (rules/rule_engine.h
-//     promises identical results);
+//     promises identical results), and so does an engine keeping ring windows as full 32-bit
+//     times (compact_ring_times = false) instead of 16-bit offsets that move with long gaps
+//     (exact while no line is more than 7.6 h older than the newest, which the stream keeps to);
 //   - every decision's target contains the address of the event that produced it, has the
 //     rule's prefix length (or full length when narrowed), a duration within [1 s, max];
 //   - no decision's target contains a never_ban or trusted_proxies address;
 //   - tracked keys never exceed the cap.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -120,6 +123,7 @@ std::vector<Decoded> decode(const std::uint8_t* data, std::size_t size) {
   const Fixture& f = fixture();
   std::vector<Decoded> out;
   UnixMicros now = UnixMicros{1795780800} * kMicrosPerSecond;
+  UnixMicros newest = now;
   for (std::size_t i = 0; i + 6 <= size && out.size() < 4096; i += 6) {
     const std::uint8_t* b = data + i;
     Decoded d;
@@ -138,9 +142,14 @@ std::vector<Decoded> decode(const std::uint8_t* data, std::size_t size) {
     }
     if ((b[3] & 8) != 0) e.mechanism.assign("PLAIN");
     e.attempts = (b[3] >> 4) % 6;  // 0 is not produced by the normalizers, but must not break
-    // Time: mostly forward by up to ~17 min, sometimes back a little (out-of-order lines).
-    const std::int64_t step = static_cast<std::int64_t>(b[4]) * 4 * (b[5] & 0x0f);
+    // Time: mostly forward by up to ~4 h, now and then by up to ~34 h (gaps longer than the
+    // 16-bit offsets of ring windows), sometimes back a little (out-of-order lines), but never
+    // more than 6 h behind the newest line.
+    std::int64_t step = static_cast<std::int64_t>(b[4]) * 4 * (b[5] & 0x0f);
+    if ((b[5] & 0x70) == 0x70) step *= 8;
     now += (b[5] & 0x80) != 0 ? -step * kMicrosPerSecond / 8 : step * kMicrosPerSecond;
+    newest = std::max(newest, now);
+    now = std::max(now, newest - 6 * 3600 * kMicrosPerSecond);
     d.now = now;
     out.push_back(d);
   }
@@ -183,8 +192,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.dedup.tie_capacity = 8;
   RuleEngine one(f.rules, f.never_ban, f.proxies, options);
   RuleEngine batched(f.rules, f.never_ban, f.proxies, options);
+  RuleEngineOptions wide_options = options;
+  wide_options.compact_ring_times = false;
+  RuleEngine wide(f.rules, f.never_ban, f.proxies, wide_options);
 
-  std::vector<std::string> a, b;
+  std::vector<std::string> a, b, c;
   std::vector<BanDecision> out;
   for (const Decoded& d : events) {
     out.clear();
@@ -193,7 +205,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_decision(f, one, x, d.event, options.max_tracked_keys);
       a.push_back(describe(x));
     }
+    out.clear();
+    wide.on_event(d.event, d.now, out);
+    for (const auto& x : out) c.push_back(describe(x));
   }
+  if (a != c) std::abort();
   // The same stream in batches of varying size (the daemon's recvmmsg batches).
   std::vector<AuthEvent> batch;
   std::vector<UnixMicros> nows;
