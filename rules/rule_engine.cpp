@@ -275,13 +275,10 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
     const __m128i used = _mm_xor_si128(_mm_cmpeq_epi32(h, zero), _mm_set1_epi32(-1));
     const __m128i keep = _mm_and_si128(used, _mm_or_si128(future, young));
     const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
-    h = _mm_and_si128(h, keep);
-    t = _mm_and_si128(t, keep);
-    // The user's pair: its time becomes max(t, now).
-    const __m128i refreshed = _mm_or_si128(_mm_and_si128(future, t), _mm_andnot_si128(future, now_v));
-    t = _mm_or_si128(_mm_and_si128(match, refreshed), _mm_andnot_si128(match, t));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), h);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), t);
+    // Expired pairs are cleared (so a name is never in two lanes); the user's time is
+    // refreshed below.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), _mm_and_si128(h, keep));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), _mm_and_si128(t, keep));
     live |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
     found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
   }
@@ -291,17 +288,17 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
     std::uint32_t t = load32(times + 4 * lane);
     const bool keep = h != 0 && (t > now_s || now_s - t < r.window_s);
     if (!keep) h = t = 0;
-    if (keep && h == user32) {
-      t = std::max(t, now_s);
-      found |= std::uint64_t{1} << lane;
-    }
+    if (keep && h == user32) found |= std::uint64_t{1} << lane;
     if (keep) live |= std::uint64_t{1} << lane;
     store32(hashes + 4 * lane, h);
     store32(times + 4 * lane, t);
   }
 #endif
   std::uint32_t n = static_cast<std::uint32_t>(std::popcount(live));
-  if (found == 0) {
+  if (found != 0) {  // the user's pair: its time becomes max(t, now)
+    unsigned char* t = times + 4 * std::countr_zero(found);
+    store32(t, std::max(load32(t), now_s));
+  } else {
     const std::uint64_t lanes = threshold >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << threshold) - 1;
     std::uint32_t lane;
     if (const std::uint64_t free = lanes & ~live; free != 0) {
