@@ -23,7 +23,8 @@ namespace {
 // Window state, per key, after the KeyEntry header:
 //   ring:     u8 head, u8 fill, u16 unused, u32 time[threshold]
 //   ring16:   u32 base, u8 head, u8 fill, u16 offset[threshold] (time = base + offset - 1)
-//   distinct: u32 user_hash[lanes], u32 time[lanes] (lanes = threshold rounded up to 4)
+//   distinct: u32 lower bound of the times, u32 pairs, u32 user_hash[lanes], u32 time[lanes]
+//             (lanes = threshold rounded up to 4)
 //   buckets:  u32 newest bucket number (0 = none yet), u32 sum over the window, u16 cell[32]
 constexpr std::uint32_t kBuckets = 32;
 // Longest window kept as 16-bit offsets (count_ring16), and how far behind a line the base is
@@ -112,9 +113,10 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     if (spec.distinct_user) {
       r.window = WindowKind::distinct;
       r.distinct_lanes = (spec.threshold + 3) / 4 * 4;
-      r.slot_bytes = 8 * r.distinct_lanes;
+      r.slot_bytes = 8 + 8 * r.distinct_lanes;
+      r.always_scan = options_.reference_windows;
     } else if (spec.threshold <= kMaxExactThreshold && r.window_s <= kRing16MaxWindow &&
-               options_.compact_ring_times) {
+               !options_.reference_windows) {
       r.window = WindowKind::ring16;
       r.slot_bytes = 6 + 2 * spec.threshold;
     } else if (spec.threshold <= kMaxExactThreshold) {
@@ -247,61 +249,82 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
 }
 
 // Up to `threshold` (user hash, last time) pairs, stored as two arrays of distinct_lanes (a
-// multiple of 4; the lanes past the threshold stay empty) so four pairs are tested at once.
-// Expired pairs are dropped, the user's pair refreshed or added (in the first free lane, or over
-// the oldest pair when every lane is live); true when the live pairs reach the threshold.
+// multiple of 4; the lanes past the threshold stay empty) so four pairs are tested at once, after
+// the number of pairs and a lower bound of their times. While that bound is inside the window no
+// pair can have expired, and an event only looks for its user; otherwise expired pairs are
+// dropped first. The user's pair is refreshed or added (in the first free lane, or over the
+// oldest pair when every lane is live); true when the pairs reach the threshold.
 bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
                                 std::uint32_t now_s) noexcept {
-  unsigned char* hashes = k.slots();
+  unsigned char* state = k.slots();
+  unsigned char* hashes = state + 8;
   unsigned char* times = hashes + 4 * r.distinct_lanes;
   const std::uint32_t threshold = r.spec.threshold;
-  std::uint64_t live = 0;   // bit per lane
+  std::uint32_t min_time = load32(state);
+  std::uint32_t n = load32(state + 4);
+  std::uint64_t used = 0;   // bit per lane
   std::uint64_t found = 0;  // bit per lane
+  const bool may_expire =
+      r.always_scan || (n != 0 && min_time <= now_s && now_s - min_time >= r.window_s);
 #if defined(__SSE2__)
-  // Unsigned comparisons as signed ones on values with the top bit flipped.
-  const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
-  const __m128i now_v = _mm_set1_epi32(static_cast<int>(now_s));
-  const __m128i now_f = _mm_xor_si128(now_v, flip);
-  const __m128i window_f = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(r.window_s)), flip);
   const __m128i user_v = _mm_set1_epi32(static_cast<int>(user32));
   const __m128i zero = _mm_setzero_si128();
-  for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
-    __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(times + 4 * lane));
-    const __m128i t_f = _mm_xor_si128(t, flip);
-    const __m128i future = _mm_cmpgt_epi32(t_f, now_f);  // t > now
-    const __m128i age_f = _mm_xor_si128(_mm_sub_epi32(now_v, t), flip);
-    const __m128i young = _mm_cmpgt_epi32(window_f, age_f);  // now - t < window
-    const __m128i used = _mm_xor_si128(_mm_cmpeq_epi32(h, zero), _mm_set1_epi32(-1));
-    const __m128i keep = _mm_and_si128(used, _mm_or_si128(future, young));
-    const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
-    // Expired pairs are cleared (so a name is never in two lanes); the user's time is
-    // refreshed below.
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), _mm_and_si128(h, keep));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), _mm_and_si128(t, keep));
-    live |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
-    found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
+  if (!may_expire) {
+    for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      const int empty = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, zero)));
+      used |= static_cast<std::uint64_t>(~empty & 0xf) << lane;
+      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, user_v)))) << lane;
+    }
+  } else {
+    // Unsigned comparisons as signed ones on values with the top bit flipped.
+    const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
+    const __m128i now_v = _mm_set1_epi32(static_cast<int>(now_s));
+    const __m128i now_f = _mm_xor_si128(now_v, flip);
+    const __m128i window_f = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(r.window_s)), flip);
+    for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(times + 4 * lane));
+      const __m128i future = _mm_cmpgt_epi32(_mm_xor_si128(t, flip), now_f);  // t > now
+      const __m128i age_f = _mm_xor_si128(_mm_sub_epi32(now_v, t), flip);
+      const __m128i young = _mm_cmpgt_epi32(window_f, age_f);  // now - t < window
+      const __m128i keep = _mm_andnot_si128(_mm_cmpeq_epi32(h, zero), _mm_or_si128(future, young));
+      // Expired pairs are cleared (so a name is never in two lanes).
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), _mm_and_si128(h, keep));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), _mm_and_si128(t, keep));
+      const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
+      used |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
+      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
+    }
   }
 #else
   for (std::uint32_t lane = 0; lane < r.distinct_lanes; ++lane) {
     std::uint32_t h = load32(hashes + 4 * lane);
     std::uint32_t t = load32(times + 4 * lane);
-    const bool keep = h != 0 && (t > now_s || now_s - t < r.window_s);
-    if (!keep) h = t = 0;
-    if (keep && h == user32) found |= std::uint64_t{1} << lane;
-    if (keep) live |= std::uint64_t{1} << lane;
-    store32(hashes + 4 * lane, h);
-    store32(times + 4 * lane, t);
+    if (may_expire && h != 0 && t <= now_s && now_s - t >= r.window_s) {
+      h = t = 0;
+      store32(hashes + 4 * lane, 0);
+      store32(times + 4 * lane, 0);
+    }
+    if (h != 0) used |= std::uint64_t{1} << lane;
+    if (h != 0 && h == user32) found |= std::uint64_t{1} << lane;
   }
 #endif
-  std::uint32_t n = static_cast<std::uint32_t>(std::popcount(live));
+  if (may_expire) {
+    // Count and bound the pairs that are left.
+    n = static_cast<std::uint32_t>(std::popcount(used));
+    min_time = 0xffffffffu;
+    for (std::uint64_t m = used; m != 0; m &= m - 1) {
+      min_time = std::min(min_time, load32(times + 4 * std::countr_zero(m)));
+    }
+  }
   if (found != 0) {  // the user's pair: its time becomes max(t, now)
     unsigned char* t = times + 4 * std::countr_zero(found);
     store32(t, std::max(load32(t), now_s));
   } else {
     const std::uint64_t lanes = threshold >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << threshold) - 1;
     std::uint32_t lane;
-    if (const std::uint64_t free = lanes & ~live; free != 0) {
+    if (const std::uint64_t free = lanes & ~used; free != 0) {
       lane = static_cast<std::uint32_t>(std::countr_zero(free));
       ++n;
     } else {
@@ -312,7 +335,10 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
     }
     store32(hashes + 4 * lane, user32);
     store32(times + 4 * lane, now_s);
+    min_time = n == 1 ? now_s : std::min(min_time, now_s);
   }
+  store32(state, min_time);
+  store32(state + 4, n);
   return n >= threshold;
 }
 

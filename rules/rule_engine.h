@@ -43,9 +43,11 @@ struct RuleEngineOptions {
   DedupOptions dedup;
   // Table hash seed; 0 = random per engine (keys are attacker-chosen).
   std::uint64_t seed = 0;
-  // Ring windows up to 6 h keep attempt times as 16-bit offsets (half the memory); false keeps
-  // full 32-bit times for every ring. The answers are the same (the fuzzer checks it).
-  bool compact_ring_times = true;
+  // For differential tests: windows in their plain form — ring windows with full 32-bit times
+  // (not 16-bit offsets), `distinct` windows scanned for expired names on every event (no
+  // shortcut while the oldest name is in the window). The answers are the same (the fuzzer
+  // checks it); only memory and speed differ.
+  bool reference_windows = false;
 };
 
 struct RuleEngineStats {
@@ -127,6 +129,7 @@ class RuleEngine {
     std::uint32_t bucket_width_s = 0;  // buckets: seconds per bucket
     std::uint32_t bucket_span = 0;     // buckets: how many buckets make the window
     std::uint32_t distinct_lanes = 0;  // distinct: threshold rounded up to a multiple of 4
+    bool always_scan = false;          // distinct: RuleEngineOptions::reference_windows
     std::uint32_t slot_bytes = 0;      // window state per key after the KeyEntry header
     std::uint64_t mask4[2] = {0, 0};   // address masks for prefix aggregation
     std::uint64_t mask6[2] = {0, 0};

@@ -6,9 +6,10 @@
 //
 // Invariants checked beyond "no crash, no sanitizer report":
 //   - on_event one at a time and on_events in batches give the same decisions (rules/rule_engine.h
-//     promises identical results), and so does an engine keeping ring windows as full 32-bit
-//     times (compact_ring_times = false) instead of 16-bit offsets that move with long gaps
-//     (exact while no line is more than 7.6 h older than the newest, which the stream keeps to);
+//     promises identical results), and so does an engine with reference_windows (ring windows
+//     as full 32-bit times instead of 16-bit offsets that move with long gaps — exact while no
+//     line is more than 7.6 h older than the newest, which the stream keeps to — and distinct
+//     windows scanned on every event instead of only when their oldest name may have expired);
 //   - every decision's target contains the address of the event that produced it, has the
 //     rule's prefix length (or full length when narrowed), a duration within [1 s, max];
 //   - no decision's target contains a never_ban or trusted_proxies address;
@@ -193,7 +194,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RuleEngine one(f.rules, f.never_ban, f.proxies, options);
   RuleEngine batched(f.rules, f.never_ban, f.proxies, options);
   RuleEngineOptions wide_options = options;
-  wide_options.compact_ring_times = false;
+  wide_options.reference_windows = true;
   RuleEngine wide(f.rules, f.never_ban, f.proxies, wide_options);
 
   std::vector<std::string> a, b, c;
