@@ -76,7 +76,8 @@ class KeyTable {
   // Cache hints for a lookup of `fp` soon: the index slot, then (once it has arrived) the
   // entry it points to. Never change anything.
   void prefetch_index(std::uint64_t fp) const noexcept { prefetch_line(&index_[home_of(fp)]); }
-  void prefetch_entry(std::uint64_t fp) const noexcept {
+  // Returns where the entry probably is (see entry_at), 0 when the key is not in the table.
+  std::uint32_t prefetch_entry(std::uint64_t fp) const noexcept {
     // The key's slot, not just its home: with linear probing at load up to 1/2 a fifth to a
     // third of the keys sit after their home, and prefetching the home's entry instead would
     // leave their own entry a demand miss. The run is in the index line already requested.
@@ -84,10 +85,11 @@ class KeyTable {
     std::uint32_t v;
     for (std::size_t i = home_of(fp);; i = (i + 1) & index_mask_) {
       v = index_[i];
-      if (v == 0) return;  // not in the table (an insert will come)
+      if (v == 0) return 0;  // not in the table (an insert will come)
       if ((v >> slot_bits_) == tag) break;
     }
-    const unsigned char* e = slab_ + static_cast<std::size_t>((v & slot_mask_) - 1) * stride_;
+    const std::uint32_t slot = v & slot_mask_;
+    const unsigned char* e = slab_ + static_cast<std::size_t>(slot - 1) * stride_;
     // Every line of the entry (windows read all their slots), up to four. Entries are
     // line-aligned (or two to a line), see line_stride in key_table.cpp.
     switch (prefetch_lines_) {
@@ -96,6 +98,14 @@ class KeyTable {
       case 2: prefetch_line(e + 64); [[fallthrough]];
       default: prefetch_line(e);
     }
+    return slot;
+  }
+  // The entry for `fp` if it is at `where` (a prefetch_entry result, however old: slab
+  // positions outlive growth, and an entry moved or erased since is detected), else null.
+  KeyEntry* entry_at(std::uint32_t where, std::uint64_t fp) noexcept {
+    if (where == 0) return nullptr;
+    KeyEntry* e = entry(where - 1);
+    return e->fp == fp ? e : nullptr;
   }
 
   // Inserts a zeroed entry for `fp` (not present). The caller ensures size() < max_entries().

@@ -525,6 +525,7 @@ std::size_t RuleEngine::plan(const AuthEvent& e, Step* steps, AttemptKeys& keys,
     s.table = c.table;
     s.fp = fp;
     s.user32 = user32;
+    s.where = 0;
     s.rule = c.rule;
     s.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0));
     if (prefetch) c.table->prefetch_index(fp);
@@ -553,8 +554,10 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
   };
   const auto stage_entries = [&](std::size_t k) {
     const std::size_t slot = k % kRing;
-    const Step* s = &steps_[slot * n_rules];
-    for (const Step* end = s + step_count_[slot]; s != end; ++s) s->table->prefetch_entry(s->fp);
+    Step* s = &steps_[slot * n_rules];
+    for (const Step* end = s + step_count_[slot]; s != end; ++s) {
+      s->where = s->table->prefetch_entry(s->fp);
+    }
   };
   for (std::size_t k = 0; k < std::min(total, kPlanAhead); ++k) stage_plan(k);
   for (std::size_t k = 0; k < std::min(total, kEntryAhead); ++k) stage_entries(k);
@@ -597,7 +600,8 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
       if (KeyEntry* k = r.table->find(s->fp)) reset_window(r, *k);
     }
     if ((s->flags & kMatched) == 0) continue;
-    KeyEntry* k = acquire(r, s->fp, now_s);
+    KeyEntry* k = r.table->entry_at(s->where, s->fp);
+    if (k == nullptr) k = acquire(r, s->fp, now_s);
     if (now_s > k->last_seen) k->last_seen = now_s;
     if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
     if (count(r, *k, attempts, s->user32, now_s)) decide(r, s->rule, e, now, *k, out);

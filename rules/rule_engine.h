@@ -142,6 +142,7 @@ class RuleEngine {
     KeyTable* table = nullptr;
     std::uint64_t fp = 0;
     std::uint32_t user32 = 0;  // distinct rules: the user's 32-bit hash
+    std::uint32_t where = 0;   // KeyTable::prefetch_entry's answer (on_events), 0 = unknown
     std::uint16_t rule = 0;
     std::uint8_t flags = 0;    // kMatched and/or kSuccessReset
   };
