@@ -91,7 +91,7 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   tie_sets_mask_ = ts - 1;
 }
 
-AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_t tag,
+[[gnu::always_inline]] inline AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_t tag,
                                                                     UnixMicros now,
                                                                     bool create) noexcept {
   SessionSlot* set = sessions_[tag & session_sets_mask_].way;
@@ -125,7 +125,7 @@ AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_
   return victim;
 }
 
-bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool taker_is_dovecot,
+[[gnu::always_inline]] inline bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool taker_is_dovecot,
                                    UnixMicros now) noexcept {
   TieSlot* set = ties_[ip & tie_sets_mask_].way;
   for (std::size_t i = 0; i < kWays; ++i) {
@@ -141,7 +141,7 @@ bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bo
   return false;
 }
 
-void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, bool from_dovecot,
+[[gnu::always_inline]] inline void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, bool from_dovecot,
                                   UnixMicros now) noexcept {
   TieSlot* set = ties_[ip & tie_sets_mask_].way;
   TieSlot* victim = &set[0];
@@ -158,7 +158,7 @@ void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, boo
   *victim = TieSlot{ip, user_hash, now, 1, from_dovecot};
 }
 
-std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcept {
+[[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcept {
   return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
 }
 

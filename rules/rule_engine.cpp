@@ -270,11 +270,15 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
   const __m128i user_v = _mm_set1_epi32(static_cast<int>(user32));
   const __m128i zero = _mm_setzero_si128();
   if (!may_expire) {
+    // Nothing expired: look for the user, and for the used lanes only if it is not there.
     for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, user_v)))) << lane;
+    }
+    for (std::uint32_t lane = 0; found == 0 && lane < r.distinct_lanes; lane += 4) {
       const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
       const int empty = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, zero)));
       used |= static_cast<std::uint64_t>(~empty & 0xf) << lane;
-      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, user_v)))) << lane;
     }
   } else {
     // Unsigned comparisons as signed ones on values with the top bit flipped.
