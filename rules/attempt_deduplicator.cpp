@@ -32,6 +32,16 @@ bool in(std::string_view reason, const std::string_view* begin, const std::strin
 
 std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
 
+// The tie table's 32-bit tags: the high half of a 64-bit tag (the low bits choose the set).
+std::uint32_t tag32(std::uint64_t tag) noexcept {
+  const auto t = static_cast<std::uint32_t>(tag >> 32);
+  return t == 0 ? 1 : t;
+}
+
+std::uint32_t millis(UnixMicros t) noexcept {
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t / 1000));
+}
+
 std::uint64_t ip_tag(const IpAddress& ip, std::uint64_t seed) noexcept {
   std::uint64_t a, b;
   std::memcpy(&a, ip.bytes.data(), 8);
@@ -86,6 +96,8 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   sessions_.resize(ss);
   ties_.resize(ts);
   session_sets_mask_ = ss - 1;
+  tie_window_ms_ = static_cast<std::int32_t>(
+      std::clamp<UnixMicros>(options.tie_window / 1000, 0, 86'400'000));
   session_idle_s_ = static_cast<std::uint32_t>(
       std::min<UnixMicros>(options.session_idle / kMicrosPerSecond, 0xffffffff));
   tie_sets_mask_ = ts - 1;
@@ -125,37 +137,54 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   return victim;
 }
 
-[[gnu::always_inline]] inline bool AttemptDeduplicator::take_tie(std::uint64_t ip, std::uint64_t user_hash, bool taker_is_dovecot,
-                                   UnixMicros now) noexcept {
+[[gnu::always_inline]] inline bool AttemptDeduplicator::take_tie(std::uint64_t ip,
+                                                                std::uint64_t user_hash,
+                                                                bool taker_is_dovecot,
+                                                                UnixMicros now) noexcept {
   TieSlot* set = ties_[ip & tie_sets_mask_].way;
+  const std::uint32_t ip32 = tag32(ip);
+  const std::uint32_t user32 = user_hash == 0 ? 0 : tag32(user_hash);
+  const std::uint32_t now_ms = millis(now);
   for (std::size_t i = 0; i < kWays; ++i) {
     TieSlot& t = set[i];
-    if (t.ip_tag != ip || t.from_dovecot == taker_is_dovecot || t.count == 0) continue;
-    const UnixMicros age = now >= t.time ? now - t.time : t.time - now;
-    if (age > options_.tie_window) continue;
+    if (t.ip_tag != ip32 || t.from_dovecot == taker_is_dovecot || t.count == 0) continue;
+    const std::int32_t age = static_cast<std::int32_t>(now_ms - t.time_ms);
+    if (age > tie_window_ms_ || age < -tie_window_ms_) continue;
     // A Postfix line without sasl_username (older Postfix) ties to any user from that address.
-    if (user_hash != 0 && t.user_hash != 0 && t.user_hash != user_hash) continue;
+    if (user32 != 0 && t.user_tag != 0 && t.user_tag != user32) continue;
     if (--t.count == 0) t = TieSlot{};
     return true;
   }
   return false;
 }
 
-[[gnu::always_inline]] inline void AttemptDeduplicator::put_tie(std::uint64_t ip, std::uint64_t user_hash, bool from_dovecot,
-                                  UnixMicros now) noexcept {
+[[gnu::always_inline]] inline void AttemptDeduplicator::put_tie(std::uint64_t ip,
+                                                                std::uint64_t user_hash,
+                                                                bool from_dovecot,
+                                                                UnixMicros now) noexcept {
   TieSlot* set = ties_[ip & tie_sets_mask_].way;
+  const std::uint32_t ip32 = tag32(ip);
+  const std::uint32_t user32 = user_hash == 0 ? 0 : tag32(user_hash);
+  const std::uint32_t now_ms = millis(now);
+  // An empty way, else the one seen longest ago.
   TieSlot* victim = &set[0];
+  std::int32_t victim_age = 0;
   for (std::size_t i = 0; i < kWays; ++i) {
     TieSlot& t = set[i];
-    if (t.ip_tag == ip && t.user_hash == user_hash && t.from_dovecot == from_dovecot &&
-        now - t.time <= options_.tie_window) {
-      ++t.count;
-      t.time = now;
+    const std::int32_t age = static_cast<std::int32_t>(now_ms - t.time_ms);
+    if (t.ip_tag == ip32 && t.user_tag == user32 && t.from_dovecot == from_dovecot &&
+        age <= tie_window_ms_) {
+      if (t.count < 0xffff) ++t.count;
+      t.time_ms = now_ms;
       return;
     }
-    if (victim->ip_tag != 0 && (t.ip_tag == 0 || t.time < victim->time)) victim = &t;
+    if (victim->ip_tag == 0) continue;
+    if (t.ip_tag == 0 || age > victim_age || i == 0) {
+      victim = &t;
+      victim_age = age;
+    }
   }
-  *victim = TieSlot{ip, user_hash, now, 1, from_dovecot};
+  *victim = TieSlot{ip32, user32, now_ms, 1, from_dovecot};
 }
 
 [[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcept {
@@ -189,7 +218,6 @@ void AttemptDeduplicator::prefetch(const AttemptKeys& k) const noexcept {
   if (k.ip != 0) {
     const TieSet* t = &ties_[k.ip & tie_sets_mask_];
     prefetch_line(t);
-    prefetch_line(reinterpret_cast<const char*>(t) + 64);
   }
 }
 

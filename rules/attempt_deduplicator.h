@@ -101,17 +101,20 @@ class AttemptDeduplicator {
   struct alignas(64) SessionSet {
     SessionSlot way[kWays];
   };
+  // 16 bytes, so a set is one line: 32-bit tags of the address and user (the set is chosen by
+  // other bits of the address tag) and the time in milliseconds modulo 2^32 (ages are only ever
+  // compared with the tie window, and a slot 24 days old is gone long before).
   struct TieSlot {
-    std::uint64_t ip_tag = 0;     // 0 = empty
-    std::uint64_t user_hash = 0;  // 0 = no user
-    UnixMicros time = 0;
-    std::uint32_t count = 0;
+    std::uint32_t ip_tag = 0;    // 0 = empty
+    std::uint32_t user_tag = 0;  // 0 = no user
+    std::uint32_t time_ms = 0;
+    std::uint16_t count = 0;
     bool from_dovecot = false;
   };
   struct alignas(64) TieSet {
     TieSlot way[kWays];
   };
-  static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 128);
+  static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 64);
 
   std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
@@ -127,6 +130,7 @@ class AttemptDeduplicator {
   std::size_t session_sets_mask_ = 0;
   std::size_t tie_sets_mask_ = 0;
   std::uint32_t session_idle_s_ = 0;  // options_.session_idle in seconds
+  std::int32_t tie_window_ms_ = 0;    // options_.tie_window in milliseconds
   DedupStats stats_;
 };
 

@@ -198,7 +198,7 @@ class RuleEngine {
   // on_events' pipeline: steps are planned kPlanAhead events before evaluation, entries
   // requested kEntryAhead events before; kRing (a power of two > kPlanAhead) events' steps are kept.
   static constexpr std::size_t kPlanAhead = 8;
-  static constexpr std::size_t kEntryAhead = 4;
+  static constexpr std::size_t kEntryAhead = 3;
   static constexpr std::size_t kRing = 16;
   std::vector<Step> steps_;  // kRing * rules_.size(), reused
   std::size_t step_count_[kRing] = {};
