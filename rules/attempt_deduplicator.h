@@ -92,7 +92,7 @@ class AttemptDeduplicator {
 
  private:
   static constexpr std::size_t kWays = 4;
-  // A set is one cache line (sessions) or two (ties): one lookup, one or two misses at most.
+  // A set is one cache line: one lookup, one miss at most.
   struct SessionSlot {
     std::uint64_t tag = 0;      // 0 = empty
     std::uint32_t last_s = 0;   // seconds (Unix) of the session's last line
