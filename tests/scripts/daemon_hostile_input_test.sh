@@ -123,6 +123,8 @@ aw_wait_metric_ge 'authwall_messages_dropped_total{reason="oversize"}' 1
 aw_wait_metric_ge 'authwall_tcp_connections_closed_total{reason="count_too_large"}' 1
 aw_wait_metric_ge 'authwall_tcp_connections_closed_total{reason="bad_count"}' 1
 aw_wait_metric_ge 'authwall_messages_dropped_total{reason="truncated_frame"}' 1
+# Where the 2000 random datagrams went (shown in the log, so a shortfall below can be read).
+aw_scrape | grep -E '^authwall_(messages_dropped_total|udp_receive_buffer_bytes)' || true
 aw_wait_metric_ge 'authwall_messages_dropped_total{reason="parse_error"}' 1000
 # One scrape: the parse errors by reason add up to the parse_error drops.
 aw_scrape | awk '/^authwall_parse_errors_total\{/ {s += $2}
