@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <span>
 
 #include "common/prefetch.h"
 #include "rules/hash.h"
@@ -103,9 +104,8 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   tie_sets_mask_ = ts - 1;
 }
 
-[[gnu::always_inline]] inline AttemptDeduplicator::SessionSlot* AttemptDeduplicator::find_session(std::uint64_t tag,
-                                                                    UnixMicros now,
-                                                                    bool create) noexcept {
+[[gnu::always_inline]] inline AttemptDeduplicator::SessionSlot*
+AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept {
   SessionSlot* set = sessions_[tag & session_sets_mask_].way;
   const std::uint32_t now_s = seconds(now);
   const auto stale = [&](const SessionSlot& s) {
@@ -166,11 +166,10 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   const std::uint32_t ip32 = tag32(ip);
   const std::uint32_t user32 = user_hash == 0 ? 0 : tag32(user_hash);
   const std::uint32_t now_ms = millis(now);
-  // An empty way, else the one seen longest ago.
-  TieSlot* victim = &set[0];
+  // The first empty way, else the one seen longest ago.
+  TieSlot* victim = nullptr;
   std::int32_t victim_age = 0;
-  for (std::size_t i = 0; i < kWays; ++i) {
-    TieSlot& t = set[i];
+  for (TieSlot& t : std::span(set, kWays)) {
     const std::int32_t age = static_cast<std::int32_t>(now_ms - t.time_ms);
     if (t.ip_tag == ip32 && t.user_tag == user32 && t.from_dovecot == from_dovecot &&
         age <= tie_window_ms_) {
@@ -178,8 +177,8 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
       t.time_ms = now_ms;
       return;
     }
-    if (victim->ip_tag == 0) continue;
-    if (t.ip_tag == 0 || age > victim_age || i == 0) {
+    if (victim != nullptr && victim->ip_tag == 0) continue;
+    if (victim == nullptr || t.ip_tag == 0 || age > victim_age) {
       victim = &t;
       victim_age = age;
     }
@@ -187,7 +186,8 @@ AttemptDeduplicator::AttemptDeduplicator(const DedupOptions& options) : options_
   *victim = TieSlot{ip32, user32, now_ms, 1, from_dovecot};
 }
 
-[[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(const AuthEvent& e) const noexcept {
+[[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(
+    const AuthEvent& e) const noexcept {
   return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
 }
 

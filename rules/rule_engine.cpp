@@ -68,6 +68,27 @@ bool unspecified(const IpAddress& ip) noexcept {
 
 std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
 
+// A ring of `threshold` stamps with its head and fill (one byte each) at head_fill[0..1]:
+// writes min(attempts, threshold) copies of `stamp`; when the ring is full, `oldest` is the
+// stamp the next write would replace and the result is true.
+template <typename Stamp>
+[[gnu::always_inline]] inline bool push_ring(unsigned char* head_fill, unsigned char* stamps,
+                                             std::uint32_t threshold, std::uint32_t attempts,
+                                             Stamp stamp, Stamp& oldest) noexcept {
+  const std::uint32_t n = std::min(attempts, threshold);
+  std::uint32_t head = head_fill[0];
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::memcpy(stamps + sizeof(Stamp) * head, &stamp, sizeof(Stamp));
+    head = head + 1 == threshold ? 0 : head + 1;
+  }
+  head_fill[0] = static_cast<unsigned char>(head);
+  head_fill[1] = static_cast<unsigned char>(std::min<std::uint32_t>(head_fill[1] + n, threshold));
+  if (head_fill[1] < threshold) return false;
+  std::memcpy(&oldest, stamps + sizeof(Stamp) * head, sizeof(Stamp));
+  return true;
+}
+
+
 
 }  // namespace
 
@@ -235,16 +256,11 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
   }
   store32(slots, base);
   const std::uint32_t now_off = now_s - base + 1;
-  const std::uint32_t n = std::min(attempts, threshold);
-  std::uint32_t head = slots[4];
-  for (std::uint32_t i = 0; i < n; ++i) {
-    store16(offsets + 2 * head, static_cast<std::uint16_t>(now_off));
-    head = head + 1 == threshold ? 0 : head + 1;
+  std::uint16_t oldest16 = 0;
+  if (!push_ring(slots + 4, offsets, threshold, attempts, static_cast<std::uint16_t>(now_off), oldest16)) {
+    return false;
   }
-  slots[4] = static_cast<unsigned char>(head);
-  slots[5] = static_cast<unsigned char>(std::min<std::uint32_t>(slots[5] + n, threshold));
-  if (slots[5] < threshold) return false;
-  const std::uint32_t oldest = load16(offsets + 2 * head);
+  const std::uint32_t oldest = oldest16;
   return oldest != 0 && (oldest >= now_off || now_off - oldest < r.window_s);
 }
 
@@ -355,17 +371,8 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
     case WindowKind::ring: {
       // The last `threshold` attempt times; the threshold is reached exactly when the oldest
       // of them is still inside the window.
-      unsigned char* times = slots + 4;
-      const std::uint32_t n = std::min(attempts, threshold);
-      std::uint32_t head = slots[0];
-      for (std::uint32_t i = 0; i < n; ++i) {
-        store32(times + 4 * head, now_s);
-        head = head + 1 == threshold ? 0 : head + 1;
-      }
-      slots[0] = static_cast<unsigned char>(head);
-      slots[1] = static_cast<unsigned char>(std::min<std::uint32_t>(slots[1] + n, threshold));
-      if (slots[1] < threshold) return false;
-      const std::uint32_t oldest = load32(times + 4 * head);
+      std::uint32_t oldest = 0;
+      if (!push_ring(slots, slots + 4, threshold, attempts, now_s, oldest)) return false;
       return oldest >= now_s || now_s - oldest < r.window_s;
     }
     case WindowKind::ring16:
@@ -550,8 +557,8 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
   // event i + kPlanAhead is planned and its index slots (and dedup sets) requested, event
   // i + kEntryAhead's entries are requested (their index slots were requested kPlanAhead -
   // kEntryAhead events earlier), then event i is evaluated. Plans are pure functions of the
-  // event; prefetches are only hints and every lookup is done afresh when evaluating, so the
-  // result is exactly on_event's.
+  // event; prefetches are only hints, and where an entry was found is checked against its
+  // fingerprint before use (else looked up afresh), so the result is exactly on_event's.
   const auto stage_plan = [&](std::size_t k) {
     const std::size_t slot = k % kRing;
     step_count_[slot] = plan(events[k], &steps_[slot * n_rules], attempt_keys_[slot], true);
@@ -582,30 +589,28 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
     attempts = dedup_.new_attempts(e, attempt_keys, now);
     if (attempts == 0) return;
   }
-  if (!never_ban_.empty() || !trusted_proxies_.empty()) {
-    for (const IpPrefix& p : never_ban_) {
-      if (p.contains(e.ip)) {
-        ++stats_.never_ban_events;
-        return;
-      }
+  for (const IpPrefix& p : never_ban_) {
+    if (p.contains(e.ip)) {
+      ++stats_.never_ban_events;
+      return;
     }
-    for (std::size_t i = 0; i < trusted_proxies_.size(); ++i) {
-      if (trusted_proxies_[i].contains(e.ip)) {
-        if (e.kind != EventKind::auth_success) proxy_failure(i, e, attempts, now);
-        return;
-      }
+  }
+  for (std::size_t i = 0; i < trusted_proxies_.size(); ++i) {
+    if (trusted_proxies_[i].contains(e.ip)) {
+      if (e.kind != EventKind::auth_success) proxy_failure(i, e, attempts, now);
+      return;
     }
   }
   const std::uint32_t now_s = to_seconds(now);
   for (const Step* s = steps; s != steps + n_steps; ++s) {
     CompiledRule& r = rules_[s->rule];
-    if ((s->flags & kSuccessReset) != 0) {
-      // A successful login clears the key's count (not a ban in force).
-      if (KeyEntry* k = r.table->find(s->fp)) reset_window(r, *k);
-    }
-    if ((s->flags & kMatched) == 0) continue;
+    // Where the pipeline found the entry, else (moved since, or on_event) a lookup.
     KeyEntry* k = r.table->entry_at(s->where, s->fp);
-    if (k == nullptr) k = acquire(r, s->fp, now_s);
+    if (k == nullptr) k = r.table->find(s->fp);
+    // A successful login clears the key's count (not a ban in force).
+    if (k != nullptr && (s->flags & kSuccessReset) != 0) reset_window(r, *k);
+    if ((s->flags & kMatched) == 0) continue;
+    if (k == nullptr) k = insert_key(r, s->fp, now_s);
     if (now_s > k->last_seen) k->last_seen = now_s;
     if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
     if (count(r, *k, attempts, s->user32, now_s)) decide(r, s->rule, e, now, *k, out);

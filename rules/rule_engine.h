@@ -171,10 +171,8 @@ class RuleEngine {
   void process(const normalize::AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
                const Step* steps, std::size_t n_steps, std::vector<BanDecision>& out);
 
-  KeyEntry* acquire(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
-    if (KeyEntry* k = r.table->find(fp)) return k;
-    return insert_key(r, fp, now_s);
-  }
+  // A new zeroed entry for `fp` (not in the table); at the cap an idle or least recently seen
+  // key gives way first.
   KeyEntry* insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s);
   // Adds the event to the key's window; true when the threshold is reached.
   static bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
