@@ -137,45 +137,32 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
   return victim;
 }
 
-[[gnu::always_inline]] inline bool AttemptDeduplicator::take_tie(std::uint64_t ip,
-                                                                std::uint64_t user_hash,
-                                                                bool taker_is_dovecot,
-                                                                UnixMicros now) noexcept {
+[[gnu::always_inline]] inline bool AttemptDeduplicator::tie(std::uint64_t ip, std::uint64_t user_hash,
+                                                           bool from_dovecot, UnixMicros now) noexcept {
   TieSlot* set = ties_[ip & tie_sets_mask_].way;
   const std::uint32_t ip32 = tag32(ip);
   const std::uint32_t user32 = user_hash == 0 ? 0 : tag32(user_hash);
   const std::uint32_t now_ms = millis(now);
-  for (std::size_t i = 0; i < kWays; ++i) {
-    TieSlot& t = set[i];
-    if (t.ip_tag != ip32 || t.from_dovecot == taker_is_dovecot || t.count == 0) continue;
-    const std::int32_t age = static_cast<std::int32_t>(now_ms - t.time_ms);
-    if (age > tie_window_ms_ || age < -tie_window_ms_) continue;
-    // A Postfix line without sasl_username (older Postfix) ties to any user from that address.
-    if (user32 != 0 && t.user_tag != 0 && t.user_tag != user32) continue;
-    if (--t.count == 0) t = TieSlot{};
-    return true;
-  }
-  return false;
-}
-
-[[gnu::always_inline]] inline void AttemptDeduplicator::put_tie(std::uint64_t ip,
-                                                                std::uint64_t user_hash,
-                                                                bool from_dovecot,
-                                                                UnixMicros now) noexcept {
-  TieSlot* set = ties_[ip & tie_sets_mask_].way;
-  const std::uint32_t ip32 = tag32(ip);
-  const std::uint32_t user32 = user_hash == 0 ? 0 : tag32(user_hash);
-  const std::uint32_t now_ms = millis(now);
-  // The first empty way, else the one seen longest ago.
+  // One pass over the set finds all three: the first attempt the other daemon's line left
+  // (taken if there is one), else this daemon's own slot for the address and user (counted
+  // up), else where a new slot goes (the first empty way, else the one seen longest ago).
+  TieSlot* own = nullptr;
   TieSlot* victim = nullptr;
   std::int32_t victim_age = 0;
   for (TieSlot& t : std::span(set, kWays)) {
     const std::int32_t age = static_cast<std::int32_t>(now_ms - t.time_ms);
-    if (t.ip_tag == ip32 && t.user_tag == user32 && t.from_dovecot == from_dovecot &&
-        age <= tie_window_ms_) {
-      if (t.count < 0xffff) ++t.count;
-      t.time_ms = now_ms;
-      return;
+    if (t.ip_tag == ip32) {
+      if (t.from_dovecot != from_dovecot) {
+        // A Postfix line without sasl_username (older Postfix) ties to any user from that
+        // address.
+        if (t.count != 0 && age <= tie_window_ms_ && age >= -tie_window_ms_ &&
+            (user32 == 0 || t.user_tag == 0 || t.user_tag == user32)) {
+          if (--t.count == 0) t = TieSlot{};
+          return true;
+        }
+      } else if (own == nullptr && t.user_tag == user32 && age <= tie_window_ms_) {
+        own = &t;
+      }
     }
     if (victim != nullptr && victim->ip_tag == 0) continue;
     if (victim == nullptr || t.ip_tag == 0 || age > victim_age) {
@@ -183,7 +170,27 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
       victim_age = age;
     }
   }
-  *victim = TieSlot{ip32, user32, now_ms, 1, from_dovecot};
+  if (own != nullptr) {
+    if (own->count < 0xffff) ++own->count;
+    own->time_ms = now_ms;
+  } else {
+    *victim = TieSlot{ip32, user32, now_ms, 1, from_dovecot};
+  }
+  return false;
+}
+
+[[gnu::always_inline]] inline std::uint32_t AttemptDeduplicator::untied_attempts(
+    const AuthEvent& e, const AttemptKeys& k, bool from_dovecot, UnixMicros now) noexcept {
+  std::uint32_t fresh = 0;
+  for (std::uint32_t i = 0; i < e.attempts; ++i) {
+    if (tie(k.ip, k.user, from_dovecot, now)) {
+      ++stats_.tied_attempts;
+      ++stats_.duplicate_attempts;
+    } else {
+      ++fresh;
+    }
+  }
+  return fresh;
 }
 
 [[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(
@@ -228,19 +235,8 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
     case AttemptRole::standalone:
       return e.attempts;
 
-    case AttemptRole::unsessioned_auth: {
-      std::uint32_t fresh = 0;
-      for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(k.ip, k.user, /*taker_is_dovecot=*/true, now)) {
-          ++stats_.tied_attempts;
-          ++stats_.duplicate_attempts;
-        } else {
-          put_tie(k.ip, k.user, /*from_dovecot=*/true, now);
-          ++fresh;
-        }
-      }
-      return fresh;
-    }
+    case AttemptRole::unsessioned_auth:
+      return untied_attempts(e, k, /*from_dovecot=*/true, now);
 
     case AttemptRole::sasl_attempt:
     case AttemptRole::session_attempt: {
@@ -250,17 +246,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
         s->last_s = std::max(s->last_s, seconds(now));
       }
       if (k.role == AttemptRole::session_attempt) return e.attempts;
-      std::uint32_t fresh = 0;
-      for (std::uint32_t i = 0; i < e.attempts; ++i) {
-        if (take_tie(k.ip, k.user, /*taker_is_dovecot=*/false, now)) {
-          ++stats_.tied_attempts;
-          ++stats_.duplicate_attempts;
-        } else {
-          put_tie(k.ip, k.user, /*from_dovecot=*/false, now);
-          ++fresh;
-        }
-      }
-      return fresh;
+      return untied_attempts(e, k, /*from_dovecot=*/false, now);
     }
 
     case AttemptRole::session_high_water: {

@@ -118,11 +118,13 @@ class AttemptDeduplicator {
 
   std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
-  // Consumes one attempt recorded by the other daemon's line; true if there was one.
-  bool take_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool taker_is_dovecot,
-                UnixMicros now) noexcept;
-  void put_tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
-               UnixMicros now) noexcept;
+  // One attempt of a line that may tie: consumes an attempt the other daemon's line recorded
+  // (true), else records this one for the other daemon's line to find (false).
+  bool tie(std::uint64_t ip_tag, std::uint64_t user_hash, bool from_dovecot,
+           UnixMicros now) noexcept;
+  // The attempts of `e` that no line of the other daemon already reported (each one tie()).
+  std::uint32_t untied_attempts(const normalize::AuthEvent& e, const AttemptKeys& k,
+                                bool from_dovecot, UnixMicros now) noexcept;
 
   DedupOptions options_;
   std::vector<SessionSet> sessions_;

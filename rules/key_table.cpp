@@ -70,8 +70,9 @@ TableMemory& TableMemory::operator=(TableMemory&& o) noexcept {
 
 KeyTable::KeyTable(std::size_t slot_bytes, std::size_t max_entries, std::size_t initial_entries)
     : stride_(line_stride(sizeof(KeyEntry) + slot_bytes)),
-      prefetch_lines_(std::clamp<std::size_t>(stride_ / 64, 1, 4)),
       max_entries_(std::clamp<std::size_t>(max_entries, 1, kMaxEntries)) {
+  const std::size_t lines = std::clamp<std::size_t>(stride_ / 64, 1, 4);
+  for (std::size_t i = 0; i < 3; ++i) line_offset_[i] = 64 * std::min(i + 1, lines - 1);
   slot_bits_ = static_cast<unsigned>(std::bit_width(max_entries_));
   slot_mask_ = (std::uint32_t{1} << slot_bits_) - 1;
   tag_mask_ = static_cast<std::uint32_t>((std::uint64_t{1} << (32 - slot_bits_)) - 1);

@@ -90,14 +90,14 @@ class KeyTable {
     }
     const std::uint32_t slot = v & slot_mask_;
     const unsigned char* e = slab_ + static_cast<std::size_t>(slot - 1) * stride_;
-    // Every line of the entry (windows read all their slots), up to four. Entries are
-    // line-aligned (or two to a line), see line_stride in key_table.cpp.
-    switch (prefetch_lines_) {
-      case 4: prefetch_line(e + 192); [[fallthrough]];
-      case 3: prefetch_line(e + 128); [[fallthrough]];
-      case 2: prefetch_line(e + 64); [[fallthrough]];
-      default: prefetch_line(e);
-    }
+    // Every line of the entry (windows read all their slots), up to four; entries are
+    // line-aligned (or two to a line), see line_stride in key_table.cpp. Always four hints,
+    // the last line repeated for shorter entries: no branch on the table's entry size, which
+    // changes from one lookup to the next.
+    prefetch_line(e);
+    prefetch_line(e + line_offset_[0]);
+    prefetch_line(e + line_offset_[1]);
+    prefetch_line(e + line_offset_[2]);
     return slot;
   }
   // The entry for `fp` if it is at `where` (a prefetch_entry result, however old: slab
@@ -169,7 +169,7 @@ class KeyTable {
   void index_insert(std::uint64_t fp, std::uint32_t slot) noexcept;
 
   std::size_t stride_;
-  std::size_t prefetch_lines_;
+  std::size_t line_offset_[3];  // of an entry's 2nd, 3rd and 4th line (its last if fewer)
   std::size_t max_entries_;
   unsigned char* slab() const noexcept { return slab_mem_.data(); }
   TableMemory slab_mem_;

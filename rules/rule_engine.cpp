@@ -79,7 +79,9 @@ template <typename Stamp>
   std::uint32_t head = head_fill[0];
   for (std::uint32_t i = 0; i < n; ++i) {
     std::memcpy(stamps + sizeof(Stamp) * head, &stamp, sizeof(Stamp));
-    head = head + 1 == threshold ? 0 : head + 1;
+    // head + 1, or 0 past the end, without a branch (where the ring wraps is unpredictable).
+    const std::uint32_t next = head + 1;
+    head = next & (0u - static_cast<std::uint32_t>(next != threshold));
   }
   head_fill[0] = static_cast<unsigned char>(head);
   head_fill[1] = static_cast<unsigned char>(std::min<std::uint32_t>(head_fill[1] + n, threshold));
@@ -482,7 +484,8 @@ void RuleEngine::proxy_failure(std::size_t proxy, const AuthEvent& e, std::uint3
   }
 }
 
-bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcept {
+// Inlined into plan(), its only caller.
+[[gnu::always_inline]] inline bool RuleEngine::CompiledMatch::matches_fields(const AuthEvent& e) const noexcept {
   for (const FieldTest& t : fields) {
     bool is_null = false;
     const std::string_view v = field_value(e, t.field, is_null);
