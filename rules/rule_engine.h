@@ -77,8 +77,10 @@ class RuleEngine {
   void on_event(const normalize::AuthEvent& e, UnixMicros now, std::vector<BanDecision>& out);
   // The same as on_event for each event in order (identical results), but the table lookups of
   // the next events are started while earlier ones are evaluated, so their memory latency
-  // overlaps instead of adding up. What the daemon and `check -c` should call with their batches. `nows[i]` is
-  // the time of `events[i]`; extra elements of the longer span are ignored.
+  // overlaps instead of adding up, and events that share no state (their kinds touch
+  // different tables) may be evaluated kind by kind, so the branches that depend on the kind
+  // are predicted. What callers with a batch of events should call. `nows[i]` is the time of
+  // `events[i]`; extra elements of the longer span are ignored.
   void on_events(std::span<const normalize::AuthEvent> events, std::span<const UnixMicros> nows,
                  std::vector<BanDecision>& out);
 
@@ -199,6 +201,14 @@ class RuleEngine {
   static constexpr std::size_t kEntryAhead = 3;
   static constexpr std::size_t kRing = 16;
   std::vector<Step> steps_;  // kRing * rules_.size(), reused
+  // Events whose kinds touch the same tables (or the deduplicator, or a trusted proxy's
+  // warning) are one group: on_events may evaluate a batch group by group, each in order,
+  // when no key can be evicted during it (eviction is the one thing groups share).
+  std::uint8_t kind_group_[kKinds] = {};
+  std::uint8_t groups_ = 1;
+  std::vector<std::uint32_t> order_;            // on_events: event indices, group by group
+  std::vector<std::uint32_t> decision_events_;  // on_events: the event of each decision
+  std::vector<BanDecision> decision_scratch_;
   std::size_t step_count_[kRing] = {};
   AttemptKeys attempt_keys_[kRing];
   std::vector<IpPrefix> never_ban_;

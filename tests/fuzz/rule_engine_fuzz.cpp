@@ -6,7 +6,9 @@
 //
 // Invariants checked beyond "no crash, no sanitizer report":
 //   - on_event one at a time and on_events in batches give the same decisions (rules/rule_engine.h
-//     promises identical results), and so does an engine with reference_windows (ring windows
+//     promises identical results), with the small key cap and with one the stream never
+//     reaches (where on_events evaluates a batch kind group by kind group), and so does an
+//     engine with reference_windows (ring windows
 //     as full 32-bit times instead of 16-bit offsets that move with long gaps — exact while no
 //     line is more than 7.6 h older than the newest, which the stream keeps to — and distinct
 //     windows scanned on every event instead of only when their oldest name may have expired);
@@ -196,8 +198,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RuleEngineOptions wide_options = options;
   wide_options.reference_windows = true;
   RuleEngine wide(f.rules, f.never_ban, f.proxies, wide_options);
+  // Room for every key: no eviction, so on_events may reorder a batch by kind group.
+  RuleEngineOptions roomy_options = options;
+  roomy_options.max_tracked_keys = 1u << 20;
+  RuleEngine roomy_one(f.rules, f.never_ban, f.proxies, roomy_options);
+  RuleEngine roomy_batched(f.rules, f.never_ban, f.proxies, roomy_options);
 
-  std::vector<std::string> a, b, c;
+  std::vector<std::string> a, b, c, roomy_a, roomy_b;
   std::vector<BanDecision> out;
   for (const Decoded& d : events) {
     out.clear();
@@ -209,6 +216,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.clear();
     wide.on_event(d.event, d.now, out);
     for (const auto& x : out) c.push_back(describe(x));
+    out.clear();
+    roomy_one.on_event(d.event, d.now, out);
+    for (const auto& x : out) roomy_a.push_back(describe(x));
   }
   if (a != c) std::abort();
   // The same stream in batches of varying size (the daemon's recvmmsg batches).
@@ -226,9 +236,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.clear();
     batched.on_events(batch, nows, out);
     for (const auto& x : out) b.push_back(describe(x));
+    out.clear();
+    roomy_batched.on_events(batch, nows, out);
+    for (const auto& x : out) roomy_b.push_back(describe(x));
     i += batch.size();
   }
   if (a != b) std::abort();
+  if (roomy_a != roomy_b) std::abort();
   one.sweep(events.empty() ? 0 : events.back().now + 86400 * kMicrosPerSecond, 64);
   return 0;
 }

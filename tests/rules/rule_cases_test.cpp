@@ -113,13 +113,18 @@ std::string describe(const BanDecision& d) {
          format_duration(d.duration_seconds) + " #" + std::to_string(d.offence);
 }
 
-// Each case runs twice: event by event (on_event), and with each `repeat` group handed over as
-// one batch (on_events), which must give identical decisions.
-class RuleCase : public ::testing::TestWithParam<std::tuple<fs::path, bool>> {};
+// Each case runs three times: event by event (on_event); with each `repeat` group handed over
+// as one batch (on_events); and with all its events (up to a restart) as one batch, where
+// on_events may evaluate them kind group by kind group and must still give the same
+// decisions in the same order (checked over the whole batch, warnings too).
+enum class Feed { one_by_one, repeats_batched, all_batched };
+
+class RuleCase : public ::testing::TestWithParam<std::tuple<fs::path, Feed>> {};
 
 TEST_P(RuleCase, DecisionsMatchExpectations) {
   const fs::path path = std::get<0>(GetParam());
-  const bool batched = std::get<1>(GetParam());
+  const Feed feed = std::get<1>(GetParam());
+  const bool batched = feed == Feed::repeats_batched;
   const YAML::Node doc = YAML::LoadFile(path.string());
 
   RuleSet rules;
@@ -161,9 +166,30 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
   auto engine = std::make_unique<RuleEngine>(rules, never_ban, proxies, options);
 
   std::vector<BanDecision> out;
+  // Feed::all_batched: the events so far, what they must decide and warn, in order.
+  std::vector<std::unique_ptr<OwnedEvent>> pending;
+  std::vector<normalize::AuthEvent> batch;
+  std::vector<UnixMicros> batch_nows;
+  std::vector<std::string> batch_want, batch_want_warnings;
+  const auto flush = [&] {
+    out.clear();
+    warnings.clear();
+    batch.clear();
+    for (const auto& o : pending) batch.push_back(o->event);
+    engine->on_events(batch, batch_nows, out);
+    std::vector<std::string> got;
+    for (const auto& d : out) got.push_back(describe(d));
+    EXPECT_EQ(got, batch_want) << path.filename().string() << " as one batch";
+    EXPECT_EQ(warnings, batch_want_warnings) << path.filename().string() << " as one batch";
+    pending.clear();
+    batch_nows.clear();
+    batch_want.clear();
+    batch_want_warnings.clear();
+  };
   for (const auto& ev : doc["events"]) {
     const int line = ev.Mark().line + 1;
     if (ev["restart"]) {
+      if (feed == Feed::all_batched) flush();
       // A new process: all in-memory state gone, the database file reopened.
       engine.reset();
       if (sqlite) open_store();
@@ -176,6 +202,20 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
     const double t = ev["t"].as<double>();
     const UnixMicros now = kBase + static_cast<UnixMicros>(t * kMicrosPerSecond);
     const int repeat = ev["repeat"] ? ev["repeat"].as<int>() : 1;
+    if (feed == Feed::all_batched) {
+      for (int i = 0; i < repeat; ++i) {
+        pending.push_back(std::make_unique<OwnedEvent>());
+        fill_event(ev, *pending.back());
+        batch_nows.push_back(now);
+      }
+      for (const auto& d : ev["expect"]) {
+        batch_want.push_back(d["rule"].as<std::string>() + " " + d["target"].as<std::string>() + " " +
+                             format_duration(*parse_duration_seconds(d["duration"].as<std::string>())) +
+                             " #" + (d["offence"] ? d["offence"].as<std::string>() : "1"));
+      }
+      for (const auto& w : ev["warnings"]) batch_want_warnings.push_back(w.as<std::string>());
+      continue;
+    }
     out.clear();
     warnings.clear();
     if (batched) {
@@ -207,6 +247,7 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
     EXPECT_EQ(warnings, want_warnings) << path.filename().string() << ":" << line;
   }
 
+  if (feed == Feed::all_batched) flush();
   if (const auto x = doc["expect_stats"]) {
     const RuleEngineStats s = engine->stats();
     for (const auto& kv : x) {
@@ -232,11 +273,17 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, RuleCase,
                          ::testing::Combine(::testing::ValuesIn(files_in(kSourceDir / "tests/rules/cases")),
-                                            ::testing::Bool()),
+                                            ::testing::Values(Feed::one_by_one, Feed::repeats_batched,
+                                                              Feed::all_batched)),
                          [](const auto& info) {
                            std::string n = std::get<0>(info.param).stem().string();
                            std::replace(n.begin(), n.end(), '-', '_');
-                           return n + (std::get<1>(info.param) ? "_batched" : "");
+                           switch (std::get<1>(info.param)) {
+                             case Feed::one_by_one: return n;
+                             case Feed::repeats_batched: return n + "_batched";
+                             case Feed::all_batched: return n + "_one_batch";
+                           }
+                           return n;
                          });
 
 // ---- broken rule files ----
