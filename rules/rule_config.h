@@ -93,7 +93,7 @@ struct FieldCondition {
       if (same_text(want, v)) return true;
     }
     return false;
-  }
+  }  friend bool operator==(const FieldCondition&, const FieldCondition&) = default;
 };
 
 // True when `ip` lies in one of `prefixes`.
@@ -112,6 +112,8 @@ struct MatchSpec {
   std::vector<IpPrefix> ip;       // client address within one of these; empty = any
 
   bool matches(const normalize::AuthEvent& e) const noexcept;
+  // The same conditions, written the same way (rules with equal matches may share a table).
+  friend bool operator==(const MatchSpec&, const MatchSpec&) = default;
 };
 
 struct BanSpec {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -33,6 +34,8 @@ constexpr std::uint32_t kBuckets = 32;
 // the next move, and times within kRing16Span - window before the line stay exact.
 constexpr std::uint32_t kRing16MaxWindow = 21600;
 constexpr std::uint32_t kRing16Span = 49152;
+// Rules share a table only while an entry stays within the four lines a lookup prefetches.
+constexpr std::uint32_t kMaxSharedEntry = 256;
 
 std::uint32_t to_seconds(UnixMicros t) noexcept {
   if (t <= 0) return 0;
@@ -155,8 +158,38 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.needs_user = spec.key != KeyKind::ip || r.window == WindowKind::distinct;
     address_mask(true, spec.prefix_v4, r.mask4);
     address_mask(false, spec.prefix_v6, r.mask6);
-    r.table = std::make_unique<KeyTable>(r.slot_bytes, options_.max_tracked_keys);
+    // Its table: that of an earlier rule with the same key, prefixes and match when sharing
+    // is on and there is room (members never outnumber the key cap, and an entry stays within
+    // the four lines a lookup prefetches), else a new one.
+    RuleTable* t = nullptr;
+    for (RuleTable& other : tables_) {
+      const RuleSpec& first = rules_[other.members[0]].spec;
+      if (options_.share_tables && other.member_count < kMaxMembers &&
+          other.member_count < options_.max_tracked_keys && first.key == spec.key &&
+          first.prefix_v4 == spec.prefix_v4 && first.prefix_v6 == spec.prefix_v6 &&
+          first.match == spec.match && first.exclude == spec.exclude &&
+          other.entry_bytes + 4 + r.slot_bytes <= kMaxSharedEntry) {
+        t = &other;
+        break;
+      }
+    }
+    if (t == nullptr) {
+      t = &tables_.emplace_back();
+      t->entry_bytes = sizeof(KeyEntry);
+      r.banned_offset = offsetof(KeyEntry, banned_until);
+    } else {
+      r.banned_offset = static_cast<std::uint16_t>(t->entry_bytes);
+      t->entry_bytes += 4;
+    }
+    r.state_offset = static_cast<std::uint16_t>(t->entry_bytes);
+    t->entry_bytes += r.slot_bytes;
+    t->window_s = std::max(t->window_s, r.window_s);
+    t->members[t->member_count++] = static_cast<std::uint16_t>(rules_.size());
+    r.table = static_cast<std::uint16_t>(t - tables_.data());
     rules_.push_back(std::move(r));
+  }
+  for (RuleTable& t : tables_) {
+    t.keys = std::make_unique<KeyTable>(t.entry_bytes - sizeof(KeyEntry), options_.max_tracked_keys);
   }
   // Second pass, now that rules_ will not move: matchers point into the specs.
   std::size_t groups = 0;
@@ -173,18 +206,29 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       ++j;
     }
     r.ip_group = j < i ? rules_[j].ip_group : static_cast<std::uint8_t>(std::min<std::size_t>(groups++, 255));
-    for (std::size_t kind = 0; kind < kKinds; ++kind) {
-      Candidate c;
-      c.rule = static_cast<std::uint16_t>(i);
-      c.key = r.spec.key;
-      c.ip_group = r.ip_group;
-      c.sources = r.match.sources;
-      c.matches_kind = (r.match.kinds >> kind & 1) != 0;
-      c.reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
-      c.simple = r.match.fields.empty() && r.match.ip == nullptr && !r.has_exclude;
-      c.needs_user = r.needs_user;
-      c.table = r.table.get();
-      if (c.matches_kind || c.reset) candidates_[kind].push_back(c);
+  }
+  // Candidates table by table, so the rules sharing a table are neighbours (plan() marks the
+  // later ones kSameEntry).
+  std::size_t previous_rule = 0;
+  for (const RuleTable& t : tables_) {
+    for (std::size_t m = 0; m < t.member_count; ++m) {
+      const std::size_t i = t.members[m];
+      if (i < previous_rule) steps_out_of_rule_order_ = true;
+      previous_rule = i;
+      const CompiledRule& r = rules_[i];
+      for (std::size_t kind = 0; kind < kKinds; ++kind) {
+        Candidate c;
+        c.rule = static_cast<std::uint16_t>(i);
+        c.key = r.spec.key;
+        c.ip_group = r.ip_group;
+        c.sources = r.match.sources;
+        c.matches_kind = (r.match.kinds >> kind & 1) != 0;
+        c.reset = r.spec.reset_on_success && kind == static_cast<std::size_t>(EventKind::auth_success);
+        c.simple = r.match.fields.empty() && r.match.ip == nullptr && !r.has_exclude;
+        c.needs_user = r.needs_user;
+        c.table = t.keys.get();
+        if (c.matches_kind || c.reset) candidates_[kind].push_back(c);
+      }
     }
   }
   steps_.resize(kRing * std::max<std::size_t>(rules_.size(), 1));
@@ -218,42 +262,51 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
 
 RuleEngine::~RuleEngine() = default;
 
-bool RuleEngine::idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept {
-  return k.last_seen <= now_s && now_s - k.last_seen >= r.window_s && k.banned_until <= now_s;
+bool RuleEngine::idle(const RuleTable& t, const KeyEntry& k, std::uint32_t now_s) const noexcept {
+  if (k.last_seen > now_s || now_s - k.last_seen < t.window_s) return false;
+  for (std::size_t m = 0; m < t.member_count; ++m) {
+    if (banned_until(rules_[t.members[m]], k) > now_s) return false;
+  }
+  return true;
 }
 
-KeyEntry* RuleEngine::insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s) {
+void RuleEngine::release(RuleTable& t, KeyEntry* k, bool was_idle) noexcept {
+  t.keys->erase(k);
+  tracked_ -= t.member_count;
+  (was_idle ? stats_.expirations : stats_.evictions) += t.member_count;
+}
+
+KeyEntry* RuleEngine::insert_key(RuleTable& t, std::uint64_t fp, std::uint32_t now_s) {
   bool was_idle = false;
-  if (tracked_ >= options_.max_tracked_keys || r.table->size() >= r.table->max_entries()) {
-    // At the cap: evict from this rule's table; if it holds nothing, from the largest one.
-    CompiledRule* from = &r;
-    if (r.table->size() == 0) {
-      for (auto& other : rules_) {
-        if (other.table->size() > from->table->size()) from = &other;
+  const auto over_cap = [&] {
+    return tracked_ + t.member_count > options_.max_tracked_keys ||
+           t.keys->size() >= t.keys->max_entries();
+  };
+  if (over_cap()) {
+    // At the cap: evict from this table (if it holds nothing, from the largest one) until the
+    // new key fits; members never outnumber the cap, so a few victims always make room.
+    for (std::size_t tries = 0; tries < kMaxMembers && over_cap(); ++tries) {
+      RuleTable* from = &t;
+      if (t.keys->size() == 0) {
+        for (auto& other : tables_) {
+          if (other.keys->size() > from->keys->size()) from = &other;
+        }
       }
+      const auto from_idle = [&](const KeyEntry& k) { return idle(*from, k, now_s); };
+      KeyEntry* v = from->keys->pick_victim(8, from_idle, was_idle);
+      if (v == nullptr) break;
+      release(*from, v, was_idle);
     }
-    const auto from_idle = [&](const KeyEntry& k) { return idle(*from, k, now_s); };
-    if (KeyEntry* v = from->table->pick_victim(8, from_idle, was_idle)) {
-      from->table->erase(v);
-      --tracked_;
-      ++(was_idle ? stats_.expirations : stats_.evictions);
-    }
-  } else if (r.table->full()) {
+  } else if (t.keys->full()) {
     // Reuse an idle key's slot rather than grow the table. Idle keys are otherwise left in
     // place (a returning client finds its entry) until sweep() or the cap reclaims them.
-    const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
-    if (KeyEntry* v = r.table->pick_victim(8, is_idle, was_idle); v != nullptr && was_idle) {
-      r.table->erase(v);
-      --tracked_;
-      ++stats_.expirations;
+    const auto is_idle = [&](const KeyEntry& k) { return idle(t, k, now_s); };
+    if (KeyEntry* v = t.keys->pick_victim(8, is_idle, was_idle); v != nullptr && was_idle) {
+      release(t, v, true);
     }
   }
-  ++tracked_;
-  return r.table->insert(fp, now_s);
-}
-
-void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
-  std::memset(k.slots(), 0, r.slot_bytes);
+  tracked_ += t.member_count;
+  return t.keys->insert(fp, now_s);
 }
 
 // The ring with 16-bit times: attempt time = base + offset - 1, offset 0 = "ancient" (expired for
@@ -263,10 +316,10 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
 // it (slack = kRing16Span - window >= 7.6 h), so the answers are those of full times unless a
 // line is more than `slack` older than one already counted for the key. A line earlier than the
 // base moves the base back to it (later times kept, capped at 65535 s after it).
-[[gnu::always_inline]] inline bool RuleEngine::count_ring16(const CompiledRule& r, KeyEntry& k,
+[[gnu::always_inline]] inline bool RuleEngine::count_ring16(const CompiledRule& r,
+                                                            unsigned char* slots,
                                                             std::uint32_t attempts,
                                                             std::uint32_t now_s) noexcept {
-  unsigned char* slots = k.slots();
   unsigned char* offsets = slots + 6;
   const std::uint32_t threshold = r.spec.threshold;
   std::uint32_t base = load32(slots);
@@ -299,9 +352,8 @@ void RuleEngine::reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
 // pair can have expired, and an event only looks for its user; otherwise expired pairs are
 // dropped first. The user's pair is refreshed or added (in the first free lane, or over the
 // oldest pair when every lane is live); true when the pairs reach the threshold.
-bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
+bool RuleEngine::count_distinct(const CompiledRule& r, unsigned char* state, std::uint32_t user32,
                                 std::uint32_t now_s) noexcept {
-  unsigned char* state = k.slots();
   unsigned char* hashes = state + 8;
   unsigned char* times = hashes + 4 * r.distinct_lanes;
   const std::uint32_t threshold = r.spec.threshold;
@@ -391,10 +443,9 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
   return n >= threshold;
 }
 
-[[gnu::always_inline]] inline bool RuleEngine::count(const CompiledRule& r, KeyEntry& k,
+[[gnu::always_inline]] inline bool RuleEngine::count(const CompiledRule& r, unsigned char* slots,
                                                      std::uint32_t attempts, std::uint32_t user32,
                                                      std::uint32_t now_s) noexcept {
-  unsigned char* slots = k.slots();
   const std::uint32_t threshold = r.spec.threshold;
   switch (r.window) {
     case WindowKind::ring: {
@@ -405,9 +456,9 @@ bool RuleEngine::count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_
       return oldest >= now_s || now_s - oldest < r.window_s;
     }
     case WindowKind::ring16:
-      return count_ring16(r, k, attempts, now_s);
+      return count_ring16(r, slots, attempts, now_s);
     case WindowKind::distinct:
-      return count_distinct(r, k, user32, now_s);
+      return count_distinct(r, slots, user32, now_s);
     case WindowKind::buckets: {
       // 32 buckets of bucket_width_s; the window is the newest bucket_span of them, whose sum
       // is kept (so an event reads two cells, not the whole window).
@@ -476,7 +527,8 @@ void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, 
   if (!d.narrowed) {
     const std::uint64_t until = static_cast<std::uint64_t>(to_seconds(now)) +
                                 static_cast<std::uint64_t>(d.duration_seconds);
-    k.banned_until = static_cast<std::uint32_t>(std::min<std::uint64_t>(until, 0xfffffffeU));
+    const auto until32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(until, 0xfffffffeU));
+    std::memcpy(reinterpret_cast<unsigned char*>(&k) + r.banned_offset, &until32, 4);
   }
   reset_window(r, k);
   ++stats_.decisions;
@@ -562,14 +614,17 @@ std::size_t RuleEngine::plan(const AuthEvent& e, Step* steps, AttemptKeys& keys,
       }
       fp = c.key == KeyKind::ip ? ipfp : nonzero(mix64(ipfp ^ user_hash));
     }
+    // The previous step's table: a rule sharing it, whose entry (same key) serves this one.
+    const bool same_entry = n != 0 && steps[n - 1].table == c.table;
     Step& s = steps[n++];
     s.table = c.table;
     s.fp = fp;
     s.user32 = user32;
     s.where = 0;
     s.rule = c.rule;
-    s.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0));
-    if (prefetch) c.table->prefetch_index(fp);
+    s.flags = static_cast<std::uint8_t>((matched ? kMatched : 0) | (c.reset ? kSuccessReset : 0) |
+                                        (same_entry ? kSameEntry : 0));
+    if (prefetch && !same_entry) c.table->prefetch_index(fp);
   }
   return n;
 }
@@ -621,7 +676,7 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     const std::size_t slot = k % kRing;
     Step* s = &steps_[slot * n_rules];
     for (const Step* end = s + step_count_[slot]; s != end; ++s) {
-      s->where = s->table->prefetch_entry(s->fp);
+      if ((s->flags & kSameEntry) == 0) s->where = s->table->prefetch_entry(s->fp);
     }
   };
   const std::size_t decided = out.size();
@@ -672,32 +727,40 @@ void RuleEngine::process(const AuthEvent& e, UnixMicros now, const AttemptKeys& 
     }
   }
   const std::uint32_t now_s = to_seconds(now);
+  const std::size_t decided = out.size();
+  KeyEntry* k = nullptr;
   for (const Step* s = steps; s != steps + n_steps; ++s) {
     CompiledRule& r = rules_[s->rule];
-    // Where the pipeline found the entry, else (moved since, or on_event) a lookup.
-    KeyEntry* k = r.table->entry_at(s->where, s->fp);
-    if (k == nullptr) k = r.table->find(s->fp);
+    // The previous step's entry when this rule shares its table and key; else where the
+    // pipeline found the entry, else (moved since, or on_event) a lookup.
+    if ((s->flags & kSameEntry) == 0 || k == nullptr) {
+      k = s->table->entry_at(s->where, s->fp);
+      if (k == nullptr) k = s->table->find(s->fp);
+    }
     // A successful login clears the key's count (not a ban in force).
     if (k != nullptr && (s->flags & kSuccessReset) != 0) reset_window(r, *k);
     if ((s->flags & kMatched) == 0) continue;
-    if (k == nullptr) k = insert_key(r, s->fp, now_s);
+    if (k == nullptr) k = insert_key(tables_[r.table], s->fp, now_s);
     if (now_s > k->last_seen) k->last_seen = now_s;
-    if (k->banned_until > now_s) continue;  // already banned: attempts in flight are not re-counted
-    if (count(r, *k, attempts, s->user32, now_s)) decide(r, s->rule, e, now, *k, out);
+    if (banned_until(r, *k) > now_s) continue;  // already banned: attempts in flight are not re-counted
+    if (count(r, state(r, *k), attempts, s->user32, now_s)) decide(r, s->rule, e, now, *k, out);
+  }
+  // An event's decisions in rule order (a table shared by rules further apart is evaluated
+  // member after member).
+  if (steps_out_of_rule_order_ && out.size() - decided > 1) {
+    std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(decided), out.end(),
+                     [](const BanDecision& a, const BanDecision& b) { return a.rule_index < b.rule_index; });
   }
 }
 
 void RuleEngine::sweep(UnixMicros now, std::size_t budget) {
   const std::uint32_t now_s = to_seconds(now);
-  for (auto& r : rules_) {
-    const auto is_idle = [&](const KeyEntry& k) { return idle(r, k, now_s); };
-    for (std::size_t i = 0; i < budget && r.table->size() > 0; ++i) {
+  for (auto& t : tables_) {
+    const auto is_idle = [&](const KeyEntry& k) { return idle(t, k, now_s); };
+    for (std::size_t i = 0; i < budget && t.keys->size() > 0; ++i) {
       bool was_idle = false;
-      KeyEntry* v = r.table->pick_victim(1, is_idle, was_idle);
-      if (v == nullptr || !was_idle) continue;
-      r.table->erase(v);
-      --tracked_;
-      ++stats_.expirations;
+      KeyEntry* v = t.keys->pick_victim(1, is_idle, was_idle);
+      if (v != nullptr && was_idle) release(t, v, true);
     }
   }
 }
@@ -707,7 +770,7 @@ RuleEngineStats RuleEngine::stats() const {
   s.duplicate_attempts = dedup_.stats().duplicate_attempts;
   s.tracked_keys = tracked_;
   s.state_bytes = 0;
-  for (const auto& r : rules_) s.state_bytes += r.table->memory_bytes();
+  for (const auto& t : tables_) s.state_bytes += t.keys->memory_bytes();
   return s;
 }
 

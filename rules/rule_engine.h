@@ -11,6 +11,7 @@
 // allocates; the only slow path is a ban (offence history lookup + record, and a string for the
 // target's text).
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
@@ -48,8 +49,15 @@ struct RuleEngineOptions {
   // shortcut while the oldest name is in the window). The answers are the same (the fuzzer
   // checks it); only memory and speed differ.
   bool reference_windows = false;
+  // Rules with the same key, prefixes and match (brute force and password spray on failures
+  // by address, say) keep a key's state in one table entry, so an event looks the key up once
+  // for them. Off: a table per rule (for differential tests: the decisions are the same as
+  // long as the key cap is not reached; only which idle keys are reclaimed first differs).
+  bool share_tables = true;
 };
 
+// Keys are counted per rule: an entry of a table two rules share is two tracked keys (and two
+// evictions or expirations when it goes).
 struct RuleEngineStats {
   std::uint64_t events = 0;
   std::uint64_t duplicate_attempts = 0;      // attempts already counted at an earlier line
@@ -135,25 +143,45 @@ class RuleEngine {
     std::uint32_t slot_bytes = 0;      // window state per key after the KeyEntry header
     std::uint64_t mask4[2] = {0, 0};   // address masks for prefix aggregation
     std::uint64_t mask6[2] = {0, 0};
-    std::unique_ptr<KeyTable> table;
+    std::uint16_t table = 0;  // index in tables_
+    // Where this rule's ban end (u32 seconds) and window state are in its table's entries: the
+    // first member's ban end is KeyEntry::banned_until and its state follows the header; each
+    // further member's ban end and state follow the previous member's state.
+    std::uint16_t banned_offset = 0;
+    std::uint16_t state_offset = 0;
+  };
+
+  // A key table and the rules keeping their state in it: one, or up to kMaxMembers with the
+  // same key, prefixes and match (RuleEngineOptions::share_tables).
+  static constexpr std::size_t kMaxMembers = 4;
+  struct RuleTable {
+    std::unique_ptr<KeyTable> keys;
+    std::uint16_t members[kMaxMembers] = {};  // rule indices, in rule order
+    std::uint8_t member_count = 0;
+    std::uint32_t window_s = 0;     // the longest member window: an entry is idle after it
+    std::uint32_t entry_bytes = 0;  // header and every member's ban end and state
   };
 
   // One (event, rule) pair that needs the rule's table: the key's fingerprint and what to do.
-  // plan() writes an event's steps in rule order; only rules that apply get one.
+  // plan() writes an event's steps in table order (the members of a table one after the
+  // other); only rules that apply get one.
   struct Step {
     KeyTable* table = nullptr;
     std::uint64_t fp = 0;
     std::uint32_t user32 = 0;  // distinct rules: the user's 32-bit hash
     std::uint32_t where = 0;   // KeyTable::prefetch_entry's answer (on_events), 0 = unknown
     std::uint16_t rule = 0;
-    std::uint8_t flags = 0;    // kMatched and/or kSuccessReset
+    std::uint8_t flags = 0;    // kMatched, kSuccessReset, kSameEntry
   };
   static constexpr std::uint8_t kMatched = 1;
   static constexpr std::uint8_t kSuccessReset = 2;
+  // The previous step's table and key (a rule sharing the table): its entry serves this step
+  // too, with no lookup of its own.
+  static constexpr std::uint8_t kSameEntry = 4;
   static constexpr std::size_t kKinds = 8;  // > every EventKind
   // A rule that may apply to events of one kind, with what planning needs of it in one place.
   struct Candidate {
-    KeyTable* table = nullptr;  // the rule's
+    KeyTable* table = nullptr;  // the rule's (shared with the rules it shares a table with)
     std::uint16_t rule = 0;
     KeyKind key = KeyKind::ip;
     std::uint8_t ip_group = 0;
@@ -173,18 +201,33 @@ class RuleEngine {
   void process(const normalize::AuthEvent& e, UnixMicros now, const AttemptKeys& attempt_keys,
                const Step* steps, std::size_t n_steps, std::vector<BanDecision>& out);
 
-  // A new zeroed entry for `fp` (not in the table); at the cap an idle or least recently seen
-  // key gives way first.
-  KeyEntry* insert_key(CompiledRule& r, std::uint64_t fp, std::uint32_t now_s);
-  // Adds the event to the key's window; true when the threshold is reached.
-  static bool count(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
+  // A new zeroed entry for `fp` (not in the table); at the cap idle or least recently seen
+  // keys give way first.
+  KeyEntry* insert_key(RuleTable& t, std::uint64_t fp, std::uint32_t now_s);
+  // Frees an entry (idle, or evicted while live) and counts it.
+  void release(RuleTable& t, KeyEntry* k, bool was_idle) noexcept;
+  // A rule's window state and ban end in an entry of its table.
+  static unsigned char* state(const CompiledRule& r, KeyEntry& k) noexcept {
+    return reinterpret_cast<unsigned char*>(&k) + r.state_offset;
+  }
+  static std::uint32_t banned_until(const CompiledRule& r, const KeyEntry& k) noexcept {
+    std::uint32_t v;
+    std::memcpy(&v, reinterpret_cast<const unsigned char*>(&k) + r.banned_offset, 4);
+    return v;
+  }
+  // Adds the event to the rule's window `s` (its state in an entry); true when the threshold
+  // is reached.
+  static bool count(const CompiledRule& r, unsigned char* s, std::uint32_t attempts,
                     std::uint32_t user32, std::uint32_t now_s) noexcept;
-  static bool count_ring16(const CompiledRule& r, KeyEntry& k, std::uint32_t attempts,
+  static bool count_ring16(const CompiledRule& r, unsigned char* s, std::uint32_t attempts,
                            std::uint32_t now_s) noexcept;
-  static bool count_distinct(const CompiledRule& r, KeyEntry& k, std::uint32_t user32,
+  static bool count_distinct(const CompiledRule& r, unsigned char* s, std::uint32_t user32,
                              std::uint32_t now_s) noexcept;
-  static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept;
-  bool idle(const CompiledRule& r, const KeyEntry& k, std::uint32_t now_s) const noexcept;
+  static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
+    std::memset(state(r, k), 0, r.slot_bytes);
+  }
+  // Every member's window is over and no member's ban is in force.
+  bool idle(const RuleTable& t, const KeyEntry& k, std::uint32_t now_s) const noexcept;
   void decide(CompiledRule& r, std::size_t index, const normalize::AuthEvent& e, UnixMicros now,
               KeyEntry& k, std::vector<BanDecision>& out);
   // True when `target` contains an address of a never_ban or trusted_proxies entry.
@@ -193,6 +236,10 @@ class RuleEngine {
                      UnixMicros now);
 
   std::vector<CompiledRule> rules_;
+  std::vector<RuleTable> tables_;
+  // Some table's members are not neighbours in rule order, so an event's decisions may need
+  // sorting back into rule order.
+  bool steps_out_of_rule_order_ = false;
   // Per event kind, the rules that may apply to it (match the kind, or reset on success).
   std::vector<Candidate> candidates_[kKinds];
   // on_events' pipeline: steps are planned kPlanAhead events before evaluation, entries

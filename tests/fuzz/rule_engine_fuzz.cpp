@@ -1,14 +1,15 @@
 // libFuzzer target for the rules stage: arbitrary bytes decoded into a stream of AuthEvents
 // (kinds, sources, services, reasons, sessions, attempt counts, users, addresses from small
 // pools so keys collide and windows fill; time that mostly advances and sometimes goes back)
-// through six rules covering every window kind, key kind and prefix, with never_ban and
+// through eight rules covering every window kind, key kind and prefix (two pairs sharing a
+// table), with never_ban and
 // trusted_proxies entries inside the attackers' prefixes and a key cap small enough to evict.
 //
 // Invariants checked beyond "no crash, no sanitizer report":
 //   - on_event one at a time and on_events in batches give the same decisions (rules/rule_engine.h
-//     promises identical results), with the small key cap and with one the stream never
-//     reaches (where on_events evaluates a batch kind group by kind group), and so does an
-//     engine with reference_windows (ring windows
+//     promises identical results), with the small key cap, and with one the stream never
+//     reaches (where on_events evaluates a batch kind group by kind group) against an engine
+//     with a table per rule; and so does an engine with reference_windows (ring windows
 //     as full 32-bit times instead of 16-bit offsets that move with long gaps — exact while no
 //     line is more than 7.6 h older than the newest, which the stream keeps to — and distinct
 //     windows scanned on every event instead of only when their oldest name may have expired);
@@ -76,6 +77,22 @@ rules:
     window: 90s
     threshold: 2
     ban: { duration: 5m }
+  # Shares brute's table (same key, prefixes and match), with its own reset on success.
+  - name: brute-spray
+    match: { kind: auth_failure }
+    prefix: { ipv4: 24, ipv6: 64 }
+    distinct: user
+    window: 30m
+    threshold: 2
+    reset_on_success: true
+    ban: { duration: 45m }
+  # Shares per-user's table from further down the list (decisions still in rule order).
+  - name: per-user-slow
+    match: { kind: auth_failure }
+    key: user
+    window: 6h
+    threshold: 6
+    ban: { duration: 2h }
 )";
 
 struct Fixture {
@@ -198,11 +215,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RuleEngineOptions wide_options = options;
   wide_options.reference_windows = true;
   RuleEngine wide(f.rules, f.never_ban, f.proxies, wide_options);
-  // Room for every key: no eviction, so on_events may reorder a batch by kind group.
+  // Room for every key: no eviction, so on_events may reorder a batch by kind group, and
+  // tables shared by rules must answer as a table per rule does (with a key cap the two
+  // differ in what they evict).
   RuleEngineOptions roomy_options = options;
   roomy_options.max_tracked_keys = 1u << 20;
-  RuleEngine roomy_one(f.rules, f.never_ban, f.proxies, roomy_options);
   RuleEngine roomy_batched(f.rules, f.never_ban, f.proxies, roomy_options);
+  roomy_options.share_tables = false;
+  RuleEngine roomy_one(f.rules, f.never_ban, f.proxies, roomy_options);
 
   std::vector<std::string> a, b, c, roomy_a, roomy_b;
   std::vector<BanDecision> out;
