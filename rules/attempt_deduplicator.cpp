@@ -114,6 +114,7 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
   for (std::size_t i = 0; i < kWays; ++i) {
     if (set[i].tag == tag) {
       if (stale(set[i])) set[i].counted = 0;  // the same id reused long after: a new session
+      if (create) set[i].last_s = std::max(set[i].last_s, now_s);
       return &set[i];
     }
   }
@@ -241,9 +242,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
     case AttemptRole::sasl_attempt:
     case AttemptRole::session_attempt: {
       if (k.session != 0) {  // Postfix without a pid (cut tag) has no session
-        SessionSlot* s = find_session(k.session, now, true);
-        s->counted += e.attempts;
-        s->last_s = std::max(s->last_s, seconds(now));
+        find_session(k.session, now, true)->counted += e.attempts;
       }
       if (k.role == AttemptRole::session_attempt) return e.attempts;
       return untied_attempts(e, k, /*from_dovecot=*/false, now);
@@ -253,7 +252,6 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
       SessionSlot* s = find_session(k.session, now, true);
       const std::uint32_t fresh = e.attempts > s->counted ? e.attempts - s->counted : 0;
       s->counted += fresh;
-      s->last_s = std::max(s->last_s, seconds(now));
       stats_.duplicate_attempts += e.attempts - fresh;
       return fresh;
     }

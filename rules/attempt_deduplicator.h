@@ -117,6 +117,7 @@ class AttemptDeduplicator {
   static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 64);
 
   std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
+  // The session's slot; with `create`, made if missing, and marked seen at `now` either way.
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
   // One attempt of a line that may tie: consumes an attempt the other daemon's line recorded
   // (true), else records this one for the other daemon's line to find (false).

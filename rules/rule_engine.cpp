@@ -26,6 +26,8 @@ namespace {
 //   ring:     u8 head, u8 fill, u16 unused, u32 time[threshold]
 //   ring16:   u32 base, u8 head, u8 fill, u16 offset[threshold] (time = base + offset - 1)
 //   distinct: u32 lower bound of the times, u32 pairs, u32 user_hash[lanes], u32 time[lanes]
+//   distinct16: u32 lower bound of the times, u32 pairs, u32 base, u32 user_hash[lanes],
+//             u16 offset[lanes] (time = base + offset - 1)
 //             (lanes = threshold rounded up to 4)
 //   buckets:  u32 newest bucket number (0 = none yet), u32 sum over the window, u16 cell[32]
 constexpr std::uint32_t kBuckets = 32;
@@ -96,6 +98,129 @@ template <typename Stamp>
 
 
 
+// Up to `threshold` (user hash, last time) pairs, stored as two arrays of `lanes` (a multiple
+// of 4; the lanes past the threshold stay empty) so four pairs are tested at once, after the
+// number of pairs and a lower bound of their times (state: u32 min_time, u32 n). Times are
+// Stamps: u32 seconds, or u16 offsets with time = offset + stamp_to_time (count_distinct16).
+// While the lower bound is inside the window no pair can have expired, and an event only looks
+// for its user; otherwise expired pairs are dropped first. The user's pair is refreshed or
+// added (in the first free lane, or over the oldest pair when every lane is live); true when
+// the pairs reach the threshold.
+template <typename Stamp>
+[[gnu::always_inline]] inline bool count_pairs(unsigned char* state, unsigned char* hashes,
+                                               unsigned char* stamps, std::uint32_t lanes,
+                                               std::uint32_t threshold, std::uint32_t window,
+                                               bool always_scan, std::uint32_t user32,
+                                               std::uint32_t now_s, std::uint32_t now_stamp,
+                                               std::uint32_t stamp_to_time) noexcept {
+  const auto load_stamp = [&](std::uint32_t lane) -> std::uint32_t {
+    Stamp v;
+    std::memcpy(&v, stamps + sizeof(Stamp) * lane, sizeof(Stamp));
+    return v;
+  };
+  const auto store_stamp = [&](std::uint32_t lane, std::uint32_t v) {
+    const auto s = static_cast<Stamp>(v);
+    std::memcpy(stamps + sizeof(Stamp) * lane, &s, sizeof(Stamp));
+  };
+  std::uint32_t min_time = load32(state);
+  std::uint32_t n = load32(state + 4);
+  std::uint64_t used = 0;   // bit per lane
+  std::uint64_t found = 0;  // bit per lane
+  const bool may_expire = always_scan || (n != 0 && min_time <= now_s && now_s - min_time >= window);
+#if defined(__SSE2__)
+  const __m128i user_v = _mm_set1_epi32(static_cast<int>(user32));
+  const __m128i zero = _mm_setzero_si128();
+  if (!may_expire) {
+    // Nothing expired: look for the user, and for the used lanes only if it is not there.
+    for (std::uint32_t lane = 0; lane < lanes; lane += 4) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, user_v)))) << lane;
+    }
+    for (std::uint32_t lane = 0; found == 0 && lane < lanes; lane += 4) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      const int empty = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, zero)));
+      used |= static_cast<std::uint64_t>(~empty & 0xf) << lane;
+    }
+  } else {
+    // Unsigned comparisons as signed ones on values with the top bit flipped; 16-bit stamps
+    // are widened to 32 bits for them.
+    const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
+    const __m128i now_v = _mm_set1_epi32(static_cast<int>(now_stamp));
+    const __m128i now_f = _mm_xor_si128(now_v, flip);
+    const __m128i window_f = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(window)), flip);
+    for (std::uint32_t lane = 0; lane < lanes; lane += 4) {
+      unsigned char* at = stamps + sizeof(Stamp) * lane;
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
+      __m128i t;
+      if constexpr (sizeof(Stamp) == 4) {
+        t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+      } else {
+        t = _mm_unpacklo_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)), zero);
+      }
+      const __m128i future = _mm_cmpgt_epi32(_mm_xor_si128(t, flip), now_f);  // t > now
+      const __m128i age_f = _mm_xor_si128(_mm_sub_epi32(now_v, t), flip);
+      const __m128i young = _mm_cmpgt_epi32(window_f, age_f);  // now - t < window
+      const __m128i keep = _mm_andnot_si128(_mm_cmpeq_epi32(h, zero), _mm_or_si128(future, young));
+      // Expired pairs are cleared (so a name is never in two lanes).
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), _mm_and_si128(h, keep));
+      if constexpr (sizeof(Stamp) == 4) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at), _mm_and_si128(t, keep));
+      } else {
+        // The 0 / all-ones lane masks survive a signed pack to 16 bits.
+        const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(at));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(at), _mm_and_si128(raw, _mm_packs_epi32(keep, keep)));
+      }
+      const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
+      used |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
+      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
+    }
+  }
+#else
+  for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+    std::uint32_t h = load32(hashes + 4 * lane);
+    const std::uint32_t t = load_stamp(lane);
+    if (may_expire && h != 0 && t <= now_stamp && now_stamp - t >= window) {
+      h = 0;
+      store32(hashes + 4 * lane, 0);
+      store_stamp(lane, 0);
+    }
+    if (h != 0) used |= std::uint64_t{1} << lane;
+    if (h != 0 && h == user32) found |= std::uint64_t{1} << lane;
+  }
+#endif
+  if (may_expire) {
+    // Count and bound the pairs that are left.
+    n = static_cast<std::uint32_t>(std::popcount(used));
+    std::uint32_t min_stamp = 0xffffffffu;
+    for (std::uint64_t m = used; m != 0; m &= m - 1) {
+      min_stamp = std::min(min_stamp, load_stamp(static_cast<std::uint32_t>(std::countr_zero(m))));
+    }
+    min_time = min_stamp + stamp_to_time;
+  }
+  if (found != 0) {  // the user's pair: its time becomes max(t, now)
+    const auto lane = static_cast<std::uint32_t>(std::countr_zero(found));
+    store_stamp(lane, std::max(load_stamp(lane), now_stamp));
+  } else {
+    const std::uint64_t mask = threshold >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << threshold) - 1;
+    std::uint32_t lane;
+    if (const std::uint64_t free = mask & ~used; free != 0) {
+      lane = static_cast<std::uint32_t>(std::countr_zero(free));
+      ++n;
+    } else {
+      lane = 0;  // every lane live: the oldest pair (the first of equals) gives way
+      for (std::uint32_t i = 1; i < threshold; ++i) {
+        if (load_stamp(i) < load_stamp(lane)) lane = i;
+      }
+    }
+    store32(hashes + 4 * lane, user32);
+    store_stamp(lane, now_stamp);
+    min_time = n == 1 ? now_s : std::min(min_time, now_s);
+  }
+  store32(state, min_time);
+  store32(state + 4, n);
+  return n >= threshold;
+}
+
 }  // namespace
 
 RuleEngine::CompiledMatch RuleEngine::compile_match(const MatchSpec& spec) {
@@ -138,10 +263,15 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
     r.spec = spec;
     r.window_s = static_cast<std::uint32_t>(std::min<std::int64_t>(spec.window_seconds, 0x7fffffff));
     if (spec.distinct_user) {
-      r.window = WindowKind::distinct;
       r.distinct_lanes = (spec.threshold + 3) / 4 * 4;
-      r.slot_bytes = 8 + 8 * r.distinct_lanes;
-      r.always_scan = options_.reference_windows;
+      if (r.window_s <= kRing16MaxWindow && !options_.reference_windows) {
+        r.window = WindowKind::distinct16;
+        r.slot_bytes = 12 + 6 * r.distinct_lanes;
+      } else {
+        r.window = WindowKind::distinct;
+        r.slot_bytes = 8 + 8 * r.distinct_lanes;
+        r.always_scan = options_.reference_windows;
+      }
     } else if (spec.threshold <= kMaxExactThreshold && r.window_s <= kRing16MaxWindow &&
                !options_.reference_windows) {
       r.window = WindowKind::ring16;
@@ -155,7 +285,7 @@ RuleEngine::RuleEngine(const RuleSet& rules, std::vector<IpPrefix> never_ban,
       r.bucket_span = (r.window_s + r.bucket_width_s - 1) / r.bucket_width_s;
       r.slot_bytes = 8 + 2 * kBuckets;
     }
-    r.needs_user = spec.key != KeyKind::ip || r.window == WindowKind::distinct;
+    r.needs_user = spec.key != KeyKind::ip || spec.distinct_user;
     address_mask(true, spec.prefix_v4, r.mask4);
     address_mask(false, spec.prefix_v6, r.mask6);
     // Its table: that of an earlier rule with the same key, prefixes and match when sharing
@@ -346,101 +476,48 @@ KeyEntry* RuleEngine::insert_key(RuleTable& t, std::uint64_t fp, std::uint32_t n
   return oldest != 0 && (oldest >= now_off || now_off - oldest < r.window_s);
 }
 
-// Up to `threshold` (user hash, last time) pairs, stored as two arrays of distinct_lanes (a
-// multiple of 4; the lanes past the threshold stay empty) so four pairs are tested at once, after
-// the number of pairs and a lower bound of their times. While that bound is inside the window no
-// pair can have expired, and an event only looks for its user; otherwise expired pairs are
-// dropped first. The user's pair is refreshed or added (in the first free lane, or over the
-// oldest pair when every lane is live); true when the pairs reach the threshold.
 bool RuleEngine::count_distinct(const CompiledRule& r, unsigned char* state, std::uint32_t user32,
                                 std::uint32_t now_s) noexcept {
   unsigned char* hashes = state + 8;
-  unsigned char* times = hashes + 4 * r.distinct_lanes;
-  const std::uint32_t threshold = r.spec.threshold;
-  std::uint32_t min_time = load32(state);
+  return count_pairs<std::uint32_t>(state, hashes, hashes + 4 * r.distinct_lanes, r.distinct_lanes,
+                                    r.spec.threshold, r.window_s, r.always_scan, user32, now_s,
+                                    now_s, 0);
+}
+
+// The same with 16-bit times (windows up to kRing16MaxWindow), as ring16 keeps them: state
+// u32 min_time, u32 n, u32 base, then the hashes and the offsets (time = base + offset - 1).
+// When a line comes 65,535 s or more after the base, the base moves forward to kRing16Span
+// before it and pairs older than that are dropped (expired for this line and any later line
+// up to kRing16Span - window older); a line before the base moves the base back to it (later
+// offsets capped). Exact under the same condition as ring16.
+bool RuleEngine::count_distinct16(const CompiledRule& r, unsigned char* state, std::uint32_t user32,
+                                  std::uint32_t now_s) noexcept {
+  unsigned char* hashes = state + 12;
+  unsigned char* offsets = hashes + 4 * r.distinct_lanes;
   std::uint32_t n = load32(state + 4);
-  std::uint64_t used = 0;   // bit per lane
-  std::uint64_t found = 0;  // bit per lane
-  const bool may_expire =
-      r.always_scan || (n != 0 && min_time <= now_s && now_s - min_time >= r.window_s);
-#if defined(__SSE2__)
-  const __m128i user_v = _mm_set1_epi32(static_cast<int>(user32));
-  const __m128i zero = _mm_setzero_si128();
-  if (!may_expire) {
-    // Nothing expired: look for the user, and for the used lanes only if it is not there.
-    for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
-      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, user_v)))) << lane;
-    }
-    for (std::uint32_t lane = 0; found == 0 && lane < r.distinct_lanes; lane += 4) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
-      const int empty = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(h, zero)));
-      used |= static_cast<std::uint64_t>(~empty & 0xf) << lane;
-    }
-  } else {
-    // Unsigned comparisons as signed ones on values with the top bit flipped.
-    const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
-    const __m128i now_v = _mm_set1_epi32(static_cast<int>(now_s));
-    const __m128i now_f = _mm_xor_si128(now_v, flip);
-    const __m128i window_f = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(r.window_s)), flip);
-    for (std::uint32_t lane = 0; lane < r.distinct_lanes; lane += 4) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hashes + 4 * lane));
-      const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(times + 4 * lane));
-      const __m128i future = _mm_cmpgt_epi32(_mm_xor_si128(t, flip), now_f);  // t > now
-      const __m128i age_f = _mm_xor_si128(_mm_sub_epi32(now_v, t), flip);
-      const __m128i young = _mm_cmpgt_epi32(window_f, age_f);  // now - t < window
-      const __m128i keep = _mm_andnot_si128(_mm_cmpeq_epi32(h, zero), _mm_or_si128(future, young));
-      // Expired pairs are cleared (so a name is never in two lanes).
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(hashes + 4 * lane), _mm_and_si128(h, keep));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(times + 4 * lane), _mm_and_si128(t, keep));
-      const __m128i match = _mm_and_si128(keep, _mm_cmpeq_epi32(h, user_v));
-      used |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(keep))) << lane;
-      found |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(match))) << lane;
-    }
-  }
-#else
-  for (std::uint32_t lane = 0; lane < r.distinct_lanes; ++lane) {
-    std::uint32_t h = load32(hashes + 4 * lane);
-    std::uint32_t t = load32(times + 4 * lane);
-    if (may_expire && h != 0 && t <= now_s && now_s - t >= r.window_s) {
-      h = t = 0;
-      store32(hashes + 4 * lane, 0);
-      store32(times + 4 * lane, 0);
-    }
-    if (h != 0) used |= std::uint64_t{1} << lane;
-    if (h != 0 && h == user32) found |= std::uint64_t{1} << lane;
-  }
-#endif
-  if (may_expire) {
-    // Count and bound the pairs that are left.
-    n = static_cast<std::uint32_t>(std::popcount(used));
-    min_time = 0xffffffffu;
-    for (std::uint64_t m = used; m != 0; m &= m - 1) {
-      min_time = std::min(min_time, load32(times + 4 * std::countr_zero(m)));
-    }
-  }
-  if (found != 0) {  // the user's pair: its time becomes max(t, now)
-    unsigned char* t = times + 4 * std::countr_zero(found);
-    store32(t, std::max(load32(t), now_s));
-  } else {
-    const std::uint64_t lanes = threshold >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << threshold) - 1;
-    std::uint32_t lane;
-    if (const std::uint64_t free = lanes & ~used; free != 0) {
-      lane = static_cast<std::uint32_t>(std::countr_zero(free));
-      ++n;
-    } else {
-      lane = 0;  // every lane live: the oldest pair (the first of equals) gives way
-      for (std::uint32_t i = 1; i < threshold; ++i) {
-        if (load32(times + 4 * i) < load32(times + 4 * lane)) lane = i;
+  std::uint32_t base = load32(state + 8);
+  if (n == 0) {  // no pairs (every lane empty): start at the event
+    base = now_s;
+  } else if (now_s < base || now_s - base >= 0xffff) {
+    const std::uint32_t new_base = now_s < base ? now_s : now_s - kRing16Span;
+    for (std::uint32_t lane = 0; lane < r.distinct_lanes; ++lane) {
+      const std::uint32_t off = load16(offsets + 2 * lane);
+      if (off == 0) continue;
+      const std::uint32_t t = base + off - 1;
+      if (t < new_base) {
+        store32(hashes + 4 * lane, 0);
+        store16(offsets + 2 * lane, 0);
+        --n;
+      } else {
+        store16(offsets + 2 * lane, static_cast<std::uint16_t>(std::min<std::uint32_t>(t - new_base + 1, 0xffff)));
       }
     }
-    store32(hashes + 4 * lane, user32);
-    store32(times + 4 * lane, now_s);
-    min_time = n == 1 ? now_s : std::min(min_time, now_s);
+    base = new_base;
+    store32(state + 4, n);
   }
-  store32(state, min_time);
-  store32(state + 4, n);
-  return n >= threshold;
+  store32(state + 8, base);
+  return count_pairs<std::uint16_t>(state, hashes, offsets, r.distinct_lanes, r.spec.threshold,
+                                    r.window_s, false, user32, now_s, now_s - base + 1, base - 1);
 }
 
 [[gnu::always_inline]] inline bool RuleEngine::count(const CompiledRule& r, unsigned char* slots,
@@ -459,6 +536,8 @@ bool RuleEngine::count_distinct(const CompiledRule& r, unsigned char* state, std
       return count_ring16(r, slots, attempts, now_s);
     case WindowKind::distinct:
       return count_distinct(r, slots, user32, now_s);
+    case WindowKind::distinct16:
+      return count_distinct16(r, slots, user32, now_s);
     case WindowKind::buckets: {
       // 32 buckets of bucket_width_s; the window is the newest bucket_span of them, whose sum
       // is kept (so an event reads two cells, not the whole window).
@@ -533,6 +612,7 @@ void RuleEngine::decide(CompiledRule& r, std::size_t index, const AuthEvent& e, 
   reset_window(r, k);
   ++stats_.decisions;
   out.push_back(d);
+  if (track_decisions_) decision_events_.push_back(current_event_);
 }
 
 bool RuleEngine::covers_protected(const IpPrefix& target) const noexcept {
@@ -644,24 +724,29 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
   // every branch on the kind a misprediction.
   const bool grouped = groups_ > 1 && total > 1 &&
                        tracked_ + total * n_rules <= options_.max_tracked_keys;
+  // order_[k]: the k-th event to evaluate (the batch's own order unless grouped).
+  if (order_.size() < total) order_.resize(total);
   if (grouped) {
     // A counting sort of the indices by group, stable within a group.
-    const std::size_t failure_group = kind_group_[static_cast<std::size_t>(EventKind::auth_failure)];
-    const auto group_of = [&](const AuthEvent& e) -> std::size_t {
-      // Any event from a trusted proxy may warn about it, like the failures of its group.
-      if (!trusted_proxies_.empty() && in_any(trusted_proxies_, e.ip)) return failure_group;
-      return kind_group_[static_cast<std::size_t>(e.kind) & (kKinds - 1)];
-    };
+    const std::uint8_t failure_group = kind_group_[static_cast<std::size_t>(EventKind::auth_failure)];
+    if (group_of_.size() < total) group_of_.resize(total);
     std::size_t start[kKinds + 1] = {};
-    for (std::size_t k = 0; k < total; ++k) ++start[group_of(events[k]) + 1];
-    for (std::size_t g = 1; g <= kKinds; ++g) start[g] += start[g - 1];
-    order_.resize(total);
     for (std::size_t k = 0; k < total; ++k) {
-      order_[start[group_of(events[k])]++] = static_cast<std::uint32_t>(k);
+      const AuthEvent& e = events[k];
+      std::uint8_t g = kind_group_[static_cast<std::size_t>(e.kind) & (kKinds - 1)];
+      // Any event from a trusted proxy may warn about it, like the failures of its group.
+      if (!trusted_proxies_.empty() && in_any(trusted_proxies_, e.ip)) g = failure_group;
+      group_of_[k] = g;
+      ++start[g + 1];
     }
+    for (std::size_t g = 1; g <= kKinds; ++g) start[g] += start[g - 1];
+    for (std::size_t k = 0; k < total; ++k) order_[start[group_of_[k]]++] = static_cast<std::uint32_t>(k);
     decision_events_.clear();
+    track_decisions_ = true;
+  } else {
+    std::iota(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(total), 0u);
   }
-  const auto event_at = [&](std::size_t k) -> std::size_t { return grouped ? order_[k] : k; };
+  const std::uint32_t* event_at = order_.data();
   // A rolling software pipeline, so each memory access has several events' work to arrive in:
   // event i + kPlanAhead is planned and its index slots (and dedup sets) requested, event
   // i + kEntryAhead's entries are requested (their index slots were requested kPlanAhead -
@@ -670,7 +755,7 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
   // fingerprint before use (else looked up afresh), so the result is exactly on_event's.
   const auto stage_plan = [&](std::size_t k) {
     const std::size_t slot = k % kRing;
-    step_count_[slot] = plan(events[event_at(k)], &steps_[slot * n_rules], attempt_keys_[slot], true);
+    step_count_[slot] = plan(events[event_at[k]], &steps_[slot * n_rules], attempt_keys_[slot], true);
   };
   const auto stage_entries = [&](std::size_t k) {
     const std::size_t slot = k % kRing;
@@ -686,13 +771,11 @@ void RuleEngine::on_events(std::span<const AuthEvent> events, std::span<const Un
     if (k + kPlanAhead < total) stage_plan(k + kPlanAhead);
     if (k + kEntryAhead < total) stage_entries(k + kEntryAhead);
     const std::size_t slot = k % kRing;
-    const std::size_t i = event_at(k);
-    const std::size_t before = out.size();
+    const std::size_t i = event_at[k];
+    current_event_ = static_cast<std::uint32_t>(i);
     process(events[i], nows[i], attempt_keys_[slot], &steps_[slot * n_rules], step_count_[slot], out);
-    if (grouped && out.size() != before) {
-      decision_events_.insert(decision_events_.end(), out.size() - before, static_cast<std::uint32_t>(i));
-    }
   }
+  track_decisions_ = false;
   // Decisions in event order, as on_event gives them (an event's own stay in rule order).
   if (grouped && !std::is_sorted(decision_events_.begin(), decision_events_.end())) {
     order_.resize(decision_events_.size());

@@ -103,9 +103,10 @@ class RuleEngine {
 
  private:
   // ring: the last `threshold` attempt times (32-bit); ring16: the same as 16-bit offsets from a
-  // per-key base (windows up to kRing16MaxWindow); distinct: (user hash, time) pairs; buckets:
+  // per-key base (windows up to kRing16MaxWindow); distinct: (user hash, time) pairs;
+  // distinct16: the same with 16-bit time offsets (windows up to kRing16MaxWindow); buckets:
   // 32 counters over the window (thresholds above kMaxExactThreshold).
-  enum class WindowKind : std::uint8_t { ring, ring16, distinct, buckets };
+  enum class WindowKind : std::uint8_t { ring, ring16, distinct, distinct16, buckets };
   // A MatchSpec reduced to what an event must be tested for: the kind is settled before (by
   // the per-kind candidate lists), sources by one bit test, and only the fields the rule names
   // are looked at.
@@ -223,6 +224,8 @@ class RuleEngine {
                            std::uint32_t now_s) noexcept;
   static bool count_distinct(const CompiledRule& r, unsigned char* s, std::uint32_t user32,
                              std::uint32_t now_s) noexcept;
+  static bool count_distinct16(const CompiledRule& r, unsigned char* s, std::uint32_t user32,
+                               std::uint32_t now_s) noexcept;
   static void reset_window(const CompiledRule& r, KeyEntry& k) noexcept {
     std::memset(state(r, k), 0, r.slot_bytes);
   }
@@ -254,7 +257,11 @@ class RuleEngine {
   std::uint8_t kind_group_[kKinds] = {};
   std::uint8_t groups_ = 1;
   std::vector<std::uint32_t> order_;            // on_events: event indices, group by group
-  std::vector<std::uint32_t> decision_events_;  // on_events: the event of each decision
+  std::vector<std::uint8_t> group_of_;          // on_events: each event's group
+  // While on_events evaluates groups: decide() notes the batch index of each decision.
+  bool track_decisions_ = false;
+  std::uint32_t current_event_ = 0;
+  std::vector<std::uint32_t> decision_events_;
   std::vector<BanDecision> decision_scratch_;
   std::size_t step_count_[kRing] = {};
   AttemptKeys attempt_keys_[kRing];
