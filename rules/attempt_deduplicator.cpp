@@ -31,8 +31,6 @@ bool in(std::string_view reason, const std::string_view* begin, const std::strin
   return false;
 }
 
-std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
-
 // The tie table's 32-bit tags: the high half of a 64-bit tag (the low bits choose the set).
 std::uint32_t tag32(std::uint64_t tag) noexcept {
   const auto t = static_cast<std::uint32_t>(tag >> 32);
@@ -41,13 +39,6 @@ std::uint32_t tag32(std::uint64_t tag) noexcept {
 
 std::uint32_t millis(UnixMicros t) noexcept {
   return static_cast<std::uint32_t>(static_cast<std::uint64_t>(t / 1000));
-}
-
-std::uint64_t ip_tag(const IpAddress& ip, std::uint64_t seed) noexcept {
-  std::uint64_t a, b;
-  std::memcpy(&a, ip.bytes.data(), 8);
-  std::memcpy(&b, ip.bytes.data() + 8, 8);
-  return nonzero(mix64(mix64(a ^ seed) ^ b ^ (ip.is_v4 ? 0x5a5a : 0)));
 }
 
 std::uint32_t seconds(UnixMicros t) noexcept {
@@ -194,39 +185,9 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
   return fresh;
 }
 
-[[gnu::always_inline]] inline std::uint64_t AttemptDeduplicator::session_tag(
-    const AuthEvent& e) const noexcept {
-  return nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
-}
-
 AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
   if (e.kind != EventKind::auth_failure) return AttemptKeys{};
   return keys(e, e.has_user ? nonzero(hash_bytes(e.user, options_.seed)) : 0);
-}
-
-AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e, std::uint64_t user_hash) const noexcept {
-  AttemptKeys k;
-  if (e.kind != EventKind::auth_failure) return k;
-  k.relevant = true;
-  k.role = classify_attempt(e);
-  const bool uses_session = k.role == AttemptRole::session_attempt ||
-                            k.role == AttemptRole::session_total ||
-                            k.role == AttemptRole::session_high_water ||
-                            (k.role == AttemptRole::sasl_attempt && !e.session.empty());
-  if (uses_session) k.session = session_tag(e);
-  if (k.role == AttemptRole::sasl_attempt || k.role == AttemptRole::unsessioned_auth) {
-    k.ip = ip_tag(e.ip, options_.seed);
-    k.user = user_hash;
-  }
-  return k;
-}
-
-void AttemptDeduplicator::prefetch(const AttemptKeys& k) const noexcept {
-  if (k.session != 0) prefetch_line(&sessions_[k.session & session_sets_mask_]);
-  if (k.ip != 0) {
-    const TieSet* t = &ties_[k.ip & tie_sets_mask_];
-    prefetch_line(t);
-  }
 }
 
 std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const AttemptKeys& k,

@@ -22,7 +22,11 @@
 // rule engine shard, and the daemon shards by client address (all lines of a session and both
 // lines of a tied pair carry the same address).
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#include "common/prefetch.h"
+#include "rules/hash.h"
 
 #include "common/civil_time.h"
 #include "normalize/auth_event.h"
@@ -82,9 +86,34 @@ class AttemptDeduplicator {
   // before the first lookup. `k` must be keys(e).
   AttemptKeys keys(const normalize::AuthEvent& e) const noexcept;
   // The same with the user's hash made by the caller (any nonzero hash of e.user, 0 without a
-  // user, the same function for every event), so it is computed once per event.
-  AttemptKeys keys(const normalize::AuthEvent& e, std::uint64_t user_hash) const noexcept;
-  void prefetch(const AttemptKeys& k) const noexcept;
+  // user, the same function for every event), so it is computed once per event. Inline: the
+  // rule engine calls it for every event.
+  AttemptKeys keys(const normalize::AuthEvent& e, std::uint64_t user_hash) const noexcept {
+    AttemptKeys k;
+    if (e.kind != normalize::EventKind::auth_failure) return k;
+    k.relevant = true;
+    k.role = classify_attempt(e);
+    const bool uses_session = k.role == AttemptRole::session_attempt ||
+                              k.role == AttemptRole::session_total ||
+                              k.role == AttemptRole::session_high_water ||
+                              (k.role == AttemptRole::sasl_attempt && !e.session.empty());
+    if (uses_session) {
+      k.session = nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
+    }
+    if (k.role == AttemptRole::sasl_attempt || k.role == AttemptRole::unsessioned_auth) {
+      std::uint64_t a, b;
+      std::memcpy(&a, e.ip.bytes.data(), 8);
+      std::memcpy(&b, e.ip.bytes.data() + 8, 8);
+      k.ip = nonzero(mix64(mix64(a ^ options_.seed) ^ b ^ (e.ip.is_v4 ? 0x5a5a : 0)));
+      k.user = user_hash;
+    }
+    return k;
+  }
+  // Requests the table sets `k` will need.
+  void prefetch(const AttemptKeys& k) const noexcept {
+    if (k.session != 0) prefetch_line(&sessions_[k.session & session_sets_mask_]);
+    if (k.ip != 0) prefetch_line(&ties_[k.ip & tie_sets_mask_]);
+  }
   std::uint32_t new_attempts(const normalize::AuthEvent& e, const AttemptKeys& k,
                              UnixMicros now) noexcept;
 
@@ -116,7 +145,7 @@ class AttemptDeduplicator {
   };
   static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 64);
 
-  std::uint64_t session_tag(const normalize::AuthEvent& e) const noexcept;
+  static std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
   // The session's slot; with `create`, made if missing, and marked seen at `now` either way.
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
   // One attempt of a line that may tie: consumes an attempt the other daemon's line recorded
