@@ -1,5 +1,6 @@
 #pragma once
-// A bounded hash table of fixed-size per-key window state, one per rule (rules/rule_engine.cpp).
+// A bounded hash table of fixed-size per-key window state, one per rule or per group of rules
+// sharing key, prefixes and match (rules/rule_engine.cpp).
 //
 // Entries live in a slab with a per-rule stride (header + the rule's window slots) and are
 // found through an open-addressing index (linear probing, load <= 1/2, backward-shift
@@ -50,7 +51,8 @@ struct KeyEntry {
   std::uint32_t last_seen = 0;     // seconds (Unix, truncated) of the last event for this key
   std::uint32_t banned_until = 0;  // seconds; events before it are not counted (already banned)
   // Followed by the rule's window state (stride - sizeof(KeyEntry) bytes; its layout is the
-  // window's, rules/rule_engine.cpp).
+  // window's, rules/rule_engine.cpp). In a table shared by rules, banned_until is the first
+  // rule's and each further rule's ban end and window follow (RuleEngine::CompiledRule).
   unsigned char* slots() noexcept { return reinterpret_cast<unsigned char*>(this + 1); }
 };
 static_assert(sizeof(KeyEntry) == 16);

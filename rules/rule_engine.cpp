@@ -96,8 +96,6 @@ template <typename Stamp>
   return true;
 }
 
-
-
 // Up to `threshold` (user hash, last time) pairs, stored as two arrays of `lanes` (a multiple
 // of 4; the lanes past the threshold stay empty) so four pairs are tested at once, after the
 // number of pairs and a lower bound of their times (state: u32 min_time, u32 n). Times are

@@ -92,7 +92,7 @@ class RuleEngine {
   void on_events(std::span<const normalize::AuthEvent> events, std::span<const UnixMicros> nows,
                  std::vector<BanDecision>& out);
 
-  // Frees up to `budget` idle keys per rule (window over and ban expired), so tracked_keys
+  // Frees up to `budget` idle keys per table (windows over and bans expired), so tracked_keys
   // reflects live clients; the daemon calls it periodically. Without it idle keys are reclaimed
   // when a table would otherwise grow and, at the cap, before any live key is evicted.
   void sweep(UnixMicros now, std::size_t budget);
