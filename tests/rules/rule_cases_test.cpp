@@ -113,6 +113,13 @@ std::string describe(const BanDecision& d) {
          format_duration(d.duration_seconds) + " #" + std::to_string(d.offence);
 }
 
+// An `expect` entry in describe()'s form.
+std::string describe_expected(const YAML::Node& d) {
+  return d["rule"].as<std::string>() + " " + d["target"].as<std::string>() + " " +
+         format_duration(*parse_duration_seconds(d["duration"].as<std::string>())) + " #" +
+         (d["offence"] ? d["offence"].as<std::string>() : "1");
+}
+
 // Each case runs three times: event by event (on_event); with each `repeat` group handed over
 // as one batch (on_events); and with all its events (up to a restart) as one batch, where
 // on_events may evaluate them kind group by kind group and must still give the same
@@ -208,11 +215,7 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
         fill_event(ev, *pending.back());
         batch_nows.push_back(now);
       }
-      for (const auto& d : ev["expect"]) {
-        batch_want.push_back(d["rule"].as<std::string>() + " " + d["target"].as<std::string>() + " " +
-                             format_duration(*parse_duration_seconds(d["duration"].as<std::string>())) +
-                             " #" + (d["offence"] ? d["offence"].as<std::string>() : "1"));
-      }
+      for (const auto& d : ev["expect"]) batch_want.push_back(describe_expected(d));
       for (const auto& w : ev["warnings"]) batch_want_warnings.push_back(w.as<std::string>());
       continue;
     }
@@ -232,12 +235,7 @@ TEST_P(RuleCase, DecisionsMatchExpectations) {
       EXPECT_EQ(d.time, now) << path.filename() << ":" << line;
     }
     if (const auto x = ev["expect"]) {
-      for (const auto& d : x) {
-        std::string s = d["rule"].as<std::string>() + " " + d["target"].as<std::string>() + " " +
-                        format_duration(*parse_duration_seconds(d["duration"].as<std::string>())) +
-                        " #" + (d["offence"] ? d["offence"].as<std::string>() : "1");
-        want.push_back(s);
-      }
+      for (const auto& d : x) want.push_back(describe_expected(d));
     }
     EXPECT_EQ(got, want) << path.filename().string() << ":" << line << " (t=" << t << ")";
     std::vector<std::string> want_warnings;
