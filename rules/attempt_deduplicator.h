@@ -25,11 +25,10 @@
 #include <cstring>
 #include <vector>
 
-#include "common/prefetch.h"
-#include "rules/hash.h"
-
 #include "common/civil_time.h"
+#include "common/prefetch.h"
 #include "normalize/auth_event.h"
+#include "rules/hash.h"
 
 namespace authwall::rules {
 
@@ -104,7 +103,7 @@ class AttemptDeduplicator {
       std::uint64_t a, b;
       std::memcpy(&a, e.ip.bytes.data(), 8);
       std::memcpy(&b, e.ip.bytes.data() + 8, 8);
-      k.ip = nonzero(mix64(mix64(a ^ options_.seed) ^ b ^ (e.ip.is_v4 ? 0x5a5a : 0)));
+      k.ip = hash_words(a, b, options_.seed, e.ip.is_v4 ? 0x5a5a : 0);
       k.user = user_hash;
     }
     return k;
@@ -145,7 +144,6 @@ class AttemptDeduplicator {
   };
   static_assert(sizeof(SessionSet) == 64 && sizeof(TieSet) == 64);
 
-  static std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
   // The session's slot; with `create`, made if missing, and marked seen at `now` either way.
   SessionSlot* find_session(std::uint64_t tag, UnixMicros now, bool create) noexcept;
   // One attempt of a line that may tie: consumes an attempt the other daemon's line recorded

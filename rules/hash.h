@@ -18,6 +18,17 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
   return x;
 }
 
+// 0 marks empty slots, so hashes stored as keys are never 0.
+constexpr std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
+
+// A seeded, nonzero hash of two words (an address's two halves) and a tag: the first word is
+// mixed with the seed before the second joins, so pairs that collide cannot be chosen without
+// the seed.
+constexpr std::uint64_t hash_words(std::uint64_t a, std::uint64_t b, std::uint64_t seed,
+                                   std::uint64_t tag) noexcept {
+  return nonzero(mix64(mix64(a ^ seed) ^ b ^ tag));
+}
+
 // One multiply per 8 bytes, then a full finaliser: these are short strings (user names,
 // session ids) hashed on the per-event path. The tail is read with fixed-size loads (the last
 // 8 bytes again when the string is that long, else two overlapping 4-byte or three 1-byte

@@ -72,7 +72,6 @@ bool unspecified(const IpAddress& ip) noexcept {
   return (w[0] | w[1]) == 0;
 }
 
-std::uint64_t nonzero(std::uint64_t h) noexcept { return h == 0 ? 1 : h; }
 
 // A ring of `threshold` stamps with its head and fill (one byte each) at head_fill[0..1]:
 // writes min(attempts, threshold) copies of `stamp`; when the ring is full, `oldest` is the
@@ -104,6 +103,34 @@ template <typename Stamp>
 // for its user; otherwise expired pairs are dropped first. The user's pair is refreshed or
 // added (in the first free lane, or over the oldest pair when every lane is live); true when
 // the pairs reach the threshold.
+// 16-bit times, as ring16 and distinct16 windows keep them: time = base + offset - 1, offset 0 =
+// "ancient" (or empty). A line at now_s needs a new base when it is before the base or 65,535 s
+// or more after it (count_ring16 says why these moves keep the answers exact).
+bool needs_rebase(std::uint32_t base, std::uint32_t now_s) noexcept {
+  return now_s < base || now_s - base >= 0xffff;
+}
+// Moves the base for a line at now_s: back to the line, or forward to kRing16Span before it.
+// Rewrites the `count` offsets at `offsets`; those whose time falls before the new base become
+// ancient (0), and `became_ancient(i)` is called for each; later ones are capped at 0xffff.
+// Returns the new base.
+template <typename BecameAncient>
+std::uint32_t rebase(unsigned char* offsets, std::uint32_t count, std::uint32_t base,
+                     std::uint32_t now_s, BecameAncient became_ancient) noexcept {
+  const std::uint32_t new_base = now_s < base ? now_s : now_s - kRing16Span;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint32_t off = load16(offsets + 2 * i);
+    if (off == 0) continue;  // ancient stays ancient
+    const std::uint32_t t = base + off - 1;
+    if (t < new_base) {
+      store16(offsets + 2 * i, 0);
+      became_ancient(i);
+    } else {
+      store16(offsets + 2 * i, static_cast<std::uint16_t>(std::min<std::uint32_t>(t - new_base + 1, 0xffff)));
+    }
+  }
+  return new_base;
+}
+
 template <typename Stamp>
 [[gnu::always_inline]] inline bool count_pairs(unsigned char* state, unsigned char* hashes,
                                                unsigned char* stamps, std::uint32_t lanes,
@@ -453,16 +480,8 @@ KeyEntry* RuleEngine::insert_key(RuleTable& t, std::uint64_t fp, std::uint32_t n
   std::uint32_t base = load32(slots);
   if (slots[5] == 0) {  // empty: start at the event
     base = now_s;
-  } else if (now_s < base || now_s - base >= 0xffff) {
-    const std::uint32_t new_base = now_s < base ? now_s : now_s - kRing16Span;
-    for (std::uint32_t i = 0; i < threshold; ++i) {
-      const std::uint32_t off = load16(offsets + 2 * i);
-      if (off == 0) continue;  // ancient stays ancient
-      const std::uint32_t t = base + off - 1;
-      const std::uint32_t moved = t < new_base ? 0 : std::min<std::uint32_t>(t - new_base + 1, 0xffff);
-      store16(offsets + 2 * i, static_cast<std::uint16_t>(moved));
-    }
-    base = new_base;
+  } else if (needs_rebase(base, now_s)) {
+    base = rebase(offsets, threshold, base, now_s, [](std::uint32_t) {});
   }
   store32(slots, base);
   const std::uint32_t now_off = now_s - base + 1;
@@ -482,12 +501,9 @@ bool RuleEngine::count_distinct(const CompiledRule& r, unsigned char* state, std
                                     now_s, 0);
 }
 
-// The same with 16-bit times (windows up to kRing16MaxWindow), as ring16 keeps them: state
-// u32 min_time, u32 n, u32 base, then the hashes and the offsets (time = base + offset - 1).
-// When a line comes 65,535 s or more after the base, the base moves forward to kRing16Span
-// before it and pairs older than that are dropped (expired for this line and any later line
-// up to kRing16Span - window older); a line before the base moves the base back to it (later
-// offsets capped). Exact under the same condition as ring16.
+// The same with 16-bit times (windows up to kRing16MaxWindow), moved like ring16's: state u32
+// min_time, u32 n, u32 base, then the hashes and the offsets. Pairs that become ancient when the
+// base moves forward are dropped. Exact under the same condition as ring16.
 bool RuleEngine::count_distinct16(const CompiledRule& r, unsigned char* state, std::uint32_t user32,
                                   std::uint32_t now_s) noexcept {
   unsigned char* hashes = state + 12;
@@ -496,21 +512,11 @@ bool RuleEngine::count_distinct16(const CompiledRule& r, unsigned char* state, s
   std::uint32_t base = load32(state + 8);
   if (n == 0) {  // no pairs (every lane empty): start at the event
     base = now_s;
-  } else if (now_s < base || now_s - base >= 0xffff) {
-    const std::uint32_t new_base = now_s < base ? now_s : now_s - kRing16Span;
-    for (std::uint32_t lane = 0; lane < r.distinct_lanes; ++lane) {
-      const std::uint32_t off = load16(offsets + 2 * lane);
-      if (off == 0) continue;
-      const std::uint32_t t = base + off - 1;
-      if (t < new_base) {
-        store32(hashes + 4 * lane, 0);
-        store16(offsets + 2 * lane, 0);
-        --n;
-      } else {
-        store16(offsets + 2 * lane, static_cast<std::uint16_t>(std::min<std::uint32_t>(t - new_base + 1, 0xffff)));
-      }
-    }
-    base = new_base;
+  } else if (needs_rebase(base, now_s)) {
+    base = rebase(offsets, r.distinct_lanes, base, now_s, [&](std::uint32_t lane) {
+      store32(hashes + 4 * lane, 0);
+      --n;
+    });
     store32(state + 4, n);
   }
   store32(state + 8, base);
@@ -684,7 +690,7 @@ std::size_t RuleEngine::plan(const AuthEvent& e, Step* steps, AttemptKeys& keys,
       } else {
         const CompiledRule& r = rules_[c.rule];
         const std::uint64_t* m = e.ip.is_v4 ? r.mask4 : r.mask6;
-        ipfp = nonzero(mix64(mix64((w[0] & m[0]) ^ seed_) ^ (w[1] & m[1]) ^ (e.ip.is_v4 ? 4 : 6)));
+        ipfp = hash_words(w[0] & m[0], w[1] & m[1], seed_, e.ip.is_v4 ? 4 : 6);
         if (g < kCachedGroups) {
           group_fp[g] = ipfp;
           have |= 1u << g;
