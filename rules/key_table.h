@@ -2,7 +2,7 @@
 // A bounded hash table of fixed-size per-key window state, one per rule or per group of rules
 // sharing key, prefixes and match (rules/rule_engine.cpp).
 //
-// Entries live in a slab with a per-rule stride (header + the rule's window slots) and are
+// Entries live in a slab with a per-table stride (header + the window slots of its rules) and are
 // found through an open-addressing index (linear probing, load <= 1/2, backward-shift
 // deletion). Keys are stored as a seeded 64-bit fingerprint only: the table never needs the key
 // back (a ban's target comes from the event that crossed the threshold), and with a per-process
