@@ -62,13 +62,17 @@ s.sendall(b"500 " + sasl("192.0.2.43", 1))
 s.close()
 
 # Random datagrams and random TCP garbage (framing and parser must cope with anything).
+# The bytes come from the seeded generator, so every run sends the same stream: a random
+# stream can legitimately end its connection (a NUL then "0 " is an octet count of 0, which
+# closes it), and did so in about one run in 40 with os.urandom, cutting the parse errors
+# counted below in half. The fuzzers are where random input varies from run to run.
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("127.0.0.1", 0))
 for _ in range(2000):
-    u.sendto(os.urandom(rng.randrange(1, 1400)), ("127.0.0.1", port))
+    u.sendto(rng.randbytes(rng.randrange(1, 1400)), ("127.0.0.1", port))
 s = tcp()
 for _ in range(200):
-    s.sendall(os.urandom(rng.randrange(1, 4000)).replace(b"\n", b"\n<"))
+    s.sendall(rng.randbytes(rng.randrange(1, 4000)).replace(b"\n", b"\n<"))
 s.close()
 
 # Outside allowed_senders: UDP and TCP from 127.0.0.2 carry a would-be attacker.
