@@ -169,8 +169,14 @@ class TcpListener::Connection : public std::enable_shared_from_this<TcpListener:
       if (ec || self->closed_) return;
       // The timer is not pushed back on every read (that would cost a timer operation per
       // read); it checks the last activity when it fires and re-arms for the rest.
-      const auto idle = std::chrono::steady_clock::now() - self->last_activity_;
       const auto timeout = self->listener_.options_.idle_timeout;
+      // Bytes waiting in the kernel are activity the busy worker has not read yet (its timer
+      // can fire before the readiness handler): such a connection is not idle.
+      boost::system::error_code avail_ec;
+      if (self->socket_.available(avail_ec) > 0 && !avail_ec) {
+        self->last_activity_ = std::chrono::steady_clock::now();
+      }
+      const auto idle = std::chrono::steady_clock::now() - self->last_activity_;
       if (idle >= timeout) {
         self->listener_.stats_.closed_idle.fetch_add(1, std::memory_order_relaxed);
         return self->close();

@@ -327,12 +327,13 @@ TEST_F(TcpFixture, ForeignSenderAndConnectionLimit) {
 
 TEST_F(TcpFixture, IdleConnectionsAreClosed) {
   TcpListenerOptions o;
-  o.idle_timeout = 300ms;
+  o.idle_timeout = 600ms;
   start(o);
   const int idle = connect_from("127.0.0.1");
   const int slow = connect_from("127.0.0.1");
-  // A slow sender that keeps trickling is not idle.
-  for (int i = 0; i < 6; ++i) {
+  // A slow sender that keeps trickling is not idle: twice the timeout in all, a byte every
+  // 100 ms (a 500 ms margin for a stalled machine).
+  for (int i = 0; i < 12; ++i) {
     send_all(slow, "x");
     std::this_thread::sleep_for(100ms);
   }
@@ -340,9 +341,34 @@ TEST_F(TcpFixture, IdleConnectionsAreClosed) {
   ASSERT_TRUE(wait_for([&] { return stats.closed_idle.load() >= 1; }));
   send_all(slow, "yz\n");
   ASSERT_TRUE(wait_for([&] { return sink.count() == 1; }));
-  EXPECT_EQ(sink.messages()[0], "xxxxxxyz");
+  EXPECT_EQ(sink.messages()[0], "xxxxxxxxxxxxyz");
   ::close(idle);
   ::close(slow);
+}
+
+TEST_F(TcpFixture, DataWaitingForABusyWorkerIsNotIdle) {
+  TcpListenerOptions o;
+  o.idle_timeout = 200ms;
+  start(o);
+  const int fd = connect_from("127.0.0.1");
+  ASSERT_TRUE(wait_for([&] { return stats.active.load() == 1; }));
+  // The worker is busy past the timeout (gate 1), notices the expired timer between two
+  // handlers, and is busy again (gate 2) when a message arrives: the timer's handler then runs
+  // before the read. The message is read and the connection stays open.
+  std::mutex gate1, gate2;
+  gate1.lock();
+  gate2.lock();
+  boost::asio::post(t.io, [&] { std::lock_guard g(gate1); });
+  boost::asio::post(t.io, [&] { std::lock_guard g(gate2); });
+  std::this_thread::sleep_for(400ms);
+  gate1.unlock();
+  std::this_thread::sleep_for(50ms);
+  send_all(fd, "waiting\n");
+  std::this_thread::sleep_for(50ms);
+  gate2.unlock();
+  ASSERT_TRUE(wait_for([&] { return sink.count() == 1; }));
+  EXPECT_EQ(stats.closed_idle.load(), 0u);
+  ::close(fd);
 }
 
 TEST_F(TcpFixture, StopDrainsReceivedDataIncludingAnUnterminatedLine) {
