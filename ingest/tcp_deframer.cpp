@@ -109,10 +109,13 @@ bool TcpDeframer::next_frame(std::string_view& bytes, std::string_view& frame) n
         break;
 
       case Mode::count:
+        // The value saturates above max_frame: only the SP after the digits makes them a
+        // count (and a too large one an error); any other byte makes them the start of a
+        // line ("1732788000.123 mx1 ...").
         while (i < n && is_digit(data[i])) {
-          count_ = count_ * 10 + static_cast<std::size_t>(data[i] - '0');
+          if (count_ <= max_frame_) count_ = count_ * 10 + static_cast<std::size_t>(data[i] - '0');
           ++i;
-          if (count_ > max_frame_ || ++count_digits_ > kMaxCountDigits) {
+          if (++count_digits_ > kMaxCountDigits) {
             fail(TcpDeframerError::count_too_large);
             break;
           }
@@ -126,6 +129,10 @@ bool TcpDeframer::next_frame(std::string_view& bytes, std::string_view& frame) n
         if (data[i] == ' ') {
           if (count_ == 0) {
             fail(TcpDeframerError::bad_count);
+            break;
+          }
+          if (count_ > max_frame_) {
+            fail(TcpDeframerError::count_too_large);
             break;
           }
           ++i;

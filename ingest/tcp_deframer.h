@@ -15,8 +15,9 @@
 // Limits and errors:
 //   - A frame longer than `max_frame` is never buffered. A non-transparent one is skipped up to
 //     its terminator and counted in `oversize_drops`; the stream stays usable.
-//   - A count larger than `max_frame`, a count of 0, or more count digits than `max_frame`
-//     could need, puts the deframer in the terminal `failed()` state: a count cannot be trusted
+//   - A count larger than `max_frame` or of 0 (judged when its SP arrives: digits followed by
+//     anything else start a line), or a digit run longer than any count could be (20 digits),
+//     puts the deframer in the terminal `failed()` state: a count cannot be trusted
 //     to find the next frame, so the connection must be closed (later bytes are ignored and
 //     counted in `ignored_bytes`). Nothing is ever allocated on a count's say-so: a counted frame
 //     is buffered only as its bytes actually arrive, and never beyond `max_frame`.
@@ -40,7 +41,7 @@ namespace authwall::ingest {
 
 enum class TcpDeframerError : std::uint8_t {
   none = 0,
-  count_too_large,  // octet count above max_frame (or more digits than such a count needs)
+  count_too_large,  // octet count above max_frame, or a digit run longer than any count (20)
   bad_count,        // octet count of 0
 };
 

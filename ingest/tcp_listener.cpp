@@ -95,7 +95,7 @@ class TcpListener::Connection : public std::enable_shared_from_this<TcpListener:
       if (n > 0) continue;
       if (n == 0) return end_of_stream();
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return close();  // ECONNRESET and friends
+      return end_of_stream();  // ECONNRESET and friends: what was received still counts
     }
     if (!closed_) wait_readable();
   }
@@ -179,7 +179,7 @@ class TcpListener::Connection : public std::enable_shared_from_this<TcpListener:
       const auto idle = std::chrono::steady_clock::now() - self->last_activity_;
       if (idle >= timeout) {
         self->listener_.stats_.closed_idle.fetch_add(1, std::memory_order_relaxed);
-        return self->close();
+        return self->end_of_stream();  // an unterminated last line is delivered, as at EOF
       }
       self->arm_timer(timeout - idle);
     });

@@ -331,6 +331,8 @@ TEST_F(TcpFixture, IdleConnectionsAreClosed) {
   start(o);
   const int idle = connect_from("127.0.0.1");
   const int slow = connect_from("127.0.0.1");
+  // The idle one's last line has no LF: closing it for idleness delivers it, as EOF would.
+  send_all(idle, "unterminated");
   // A slow sender that keeps trickling is not idle: twice the timeout in all, a byte every
   // 100 ms (a 500 ms margin for a stalled machine).
   for (int i = 0; i < 12; ++i) {
@@ -340,8 +342,9 @@ TEST_F(TcpFixture, IdleConnectionsAreClosed) {
   EXPECT_TRUE(peer_closed(idle));
   ASSERT_TRUE(wait_for([&] { return stats.closed_idle.load() >= 1; }));
   send_all(slow, "yz\n");
-  ASSERT_TRUE(wait_for([&] { return sink.count() == 1; }));
-  EXPECT_EQ(sink.messages()[0], "xxxxxxxxxxxxyz");
+  ASSERT_TRUE(wait_for([&] { return sink.count() == 2; }));
+  EXPECT_EQ(sink.messages()[0], "unterminated");
+  EXPECT_EQ(sink.messages()[1], "xxxxxxxxxxxxyz");
   ::close(idle);
   ::close(slow);
 }
@@ -369,6 +372,19 @@ TEST_F(TcpFixture, DataWaitingForABusyWorkerIsNotIdle) {
   ASSERT_TRUE(wait_for([&] { return sink.count() == 1; }));
   EXPECT_EQ(stats.closed_idle.load(), 0u);
   ::close(fd);
+}
+
+TEST_F(TcpFixture, AResetConnectionStillDeliversItsUnterminatedLine) {
+  start({});
+  const int fd = connect_from("127.0.0.1");
+  send_all(fd, "sent before the reset");
+  ASSERT_TRUE(wait_for([&] { return stats.bytes.load() == 21; }));
+  const linger abort_on_close{1, 0};  // close() sends RST
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close), 0);
+  ::close(fd);
+  ASSERT_TRUE(wait_for([&] { return sink.count() == 1; }));
+  EXPECT_EQ(sink.messages()[0], "sent before the reset");
+  ASSERT_TRUE(wait_for([&] { return stats.active.load() == 0; }));
 }
 
 TEST_F(TcpFixture, StopDrainsReceivedDataIncludingAnUnterminatedLine) {

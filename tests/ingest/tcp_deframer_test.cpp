@@ -210,13 +210,39 @@ TEST(TcpDeframerLimits, CountAboveMaxFrameFailsWithoutAllocating) {
   EXPECT_EQ(d.counters().ignored_bytes, 6u + line.size());
 }
 
-TEST(TcpDeframerLimits, HugeCountFailsAtTheDigitThatExceedsTheMaximum) {
+TEST(TcpDeframerLimits, DigitRunLongerThanAnyCountFails) {
   TcpDeframer d;
   EXPECT_FALSE(d.feed("99999999999999999999999999999999 x", [](std::string_view) {}));
   EXPECT_EQ(d.error(), TcpDeframerError::count_too_large);
   TcpDeframer zeros;
   EXPECT_FALSE(zeros.feed(std::string(30, '0'), [](std::string_view) {}));
   EXPECT_EQ(zeros.error(), TcpDeframerError::count_too_large);
+}
+
+TEST(TcpDeframerLimits, LongDigitRunThatIsNotACountStartsALine) {
+  // Epoch and compact timestamps are longer than any count max_frame allows; only an SP after
+  // the digits would make them a count. Fed whole and a byte at a time (digits spanning reads).
+  const std::string stream =
+      "1732788000.123 mx1 postfix/smtpd[1]: epoch first\n"
+      "20261128T100000Z mx1 dovecot[2]: compact first\n"
+      "12 <13>counted\n";
+  for (const std::size_t chunk : {stream.size(), std::size_t{1}}) {
+    TcpDeframer d(1024);
+    Frames f;
+    for (std::size_t k = 0; k < stream.size(); k += chunk) {
+      EXPECT_TRUE(d.feed(std::string_view(stream).substr(k, chunk),
+                         [&](std::string_view s) { f.emplace_back(s); }));
+    }
+    ASSERT_EQ(f.size(), 3u) << "chunk " << chunk;
+    EXPECT_EQ(f[0], "1732788000.123 mx1 postfix/smtpd[1]: epoch first");
+    EXPECT_EQ(f[1], "20261128T100000Z mx1 dovecot[2]: compact first");
+    EXPECT_EQ(f[2], "<13>counted");
+    EXPECT_FALSE(d.failed());
+  }
+  // The same digits followed by SP are a count, and too large for this deframer.
+  TcpDeframer d(1024);
+  EXPECT_FALSE(d.feed("1732788000 <13>x", [](std::string_view) {}));
+  EXPECT_EQ(d.error(), TcpDeframerError::count_too_large);
 }
 
 TEST(TcpDeframerLimits, CountOfZeroFails) {
