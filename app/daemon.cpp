@@ -546,6 +546,10 @@ void Daemon::stop() {
 }
 
 int Daemon::run() {
+  // Signals are caught from the start: one that arrives while the daemon is still opening its
+  // state and reconciling the firewall (a logrotate SIGHUP, a quick SIGTERM) waits for the
+  // handler below instead of killing the process with the default action.
+  signals_ = std::make_unique<asio::signal_set>(control_io_, SIGTERM, SIGINT, SIGHUP);
   std::vector<ConfigError> errors;
   if (!load_full_config(options_.config_path, loaded_, errors)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -659,7 +663,6 @@ int Daemon::run() {
   metrics_.bans_for_rule("manual");
   register_metrics();
 
-  signals_ = std::make_unique<asio::signal_set>(control_io_, SIGTERM, SIGINT, SIGHUP);
   signals_->async_wait([this](boost::system::error_code ec, int s) {
     if (!ec) on_signal(s);
   });

@@ -103,4 +103,45 @@ aw_not_banned 203.0.113.9
 pass "restart restores the persisted bans"
 aw_stop_daemon
 [ "$AW_EXIT" = 0 ] || fail "exit status $AW_EXIT"
+
+# --- SIGHUP during start-up (logrotate does not wait for us): the state database is locked by
+# another process, so the daemon waits in start-up (SQLite's busy timeout) with its sockets
+# already open; the SIGHUP it gets there must wait for the handler, not kill the process.
+python3 - "$AW_TMP/var/authwall.db" "$AW_METRICS_PORT" <<'PY' &
+import socket, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+open(sys.argv[1] + ".locked", "w").close()
+deadline = time.time() + 20
+while time.time() < deadline:  # until the daemon's metrics socket exists
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+time.sleep(1.5)  # the daemon is now waiting for the lock (busy timeout 5 s); SIGHUP comes at 0.5 s
+db.execute("COMMIT")
+PY
+locker=$!
+AW_PIDS+=("$locker")
+for _ in $(seq 100); do [ -e "$AW_TMP/var/authwall.db.locked" ] && break; sleep 0.1; done
+: > "$AW_TMP/authwall.log"
+"$AW_BIN" serve -c "$AW_CONFIG" --dry-run >> "$AW_TMP/authwall.log" 2>&1 &
+AW_DAEMON_PID=$!
+AW_PIDS+=("$AW_DAEMON_PID")
+for _ in $(seq 200); do
+  python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' \
+    "$AW_METRICS_PORT" 2>/dev/null && break
+  sleep 0.05
+done
+sleep 0.5
+grep -q "serving:" "$AW_TMP/authwall.log" && fail "start-up did not wait for the locked database"
+kill -HUP "$AW_DAEMON_PID"
+wait "$locker" || fail "the database locker failed"
+aw_wait_metric_ge 'authwall_config_reloads_total{result="success"}' 1
+aw_alive || fail "authwall died of a SIGHUP during start-up"
+grep -q "SIGHUP: reloading" "$AW_TMP/authwall.log" || fail "the start-up SIGHUP was not handled"
+pass "SIGHUP during start-up waits for the handler (reload after start-up)"
+aw_stop_daemon
+[ "$AW_EXIT" = 0 ] || fail "exit status $AW_EXIT"
 echo "all signal checks passed"
