@@ -18,6 +18,30 @@ struct RangeKey {
 
 }  // namespace
 
+std::vector<bool> inside_another(const std::vector<state::BanRecord>& bans) {
+  std::vector<std::size_t> order(bans.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // A prefix sorts before everything inside it: by family, network, then shorter first.
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const IpPrefix& x = bans[a].target;
+    const IpPrefix& y = bans[b].target;
+    return std::tie(y.network.is_v4, x.network.bytes, x.length) <
+           std::tie(x.network.is_v4, y.network.bytes, y.length);
+  });
+  std::vector<bool> inside(bans.size(), false);
+  std::vector<const IpPrefix*> open;
+  for (const std::size_t i : order) {
+    const IpPrefix& p = bans[i].target;
+    while (!open.empty() && (open.back()->network.is_v4 != p.network.is_v4 ||
+                             !open.back()->contains(p.network))) {
+      open.pop_back();
+    }
+    inside[i] = !open.empty();
+    open.push_back(&p);
+  }
+  return inside;
+}
+
 ReconcileResult reconcile(state::BanStore& store, FirewallBackend& backend, UnixMicros now) {
   ReconcileResult result;
   const long purged = store.purge_expired(now);
@@ -36,7 +60,13 @@ ReconcileResult reconcile(state::BanStore& store, FirewallBackend& backend, Unix
   changes.reserve(active.size());
   std::vector<RangeKey> wanted;
   wanted.reserve(active.size());
-  for (const auto& ban : active) {
+  const std::vector<bool> held = inside_another(active);
+  for (std::size_t i = 0; i < active.size(); ++i) {
+    const state::BanRecord& ban = active[i];
+    if (held[i]) {
+      result.held.push_back(ban.target);
+      continue;
+    }
     // Round up: a ban with 0.4 s left still gets its second rather than being dropped.
     const UnixMicros left = ban.expires - now;
     const UnixMicros seconds = (left + kMicrosPerSecond - 1) / kMicrosPerSecond;

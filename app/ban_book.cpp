@@ -11,14 +11,61 @@ namespace authwall::app {
 void BanBook::put(const ActiveBan& ban) {
   std::lock_guard lock(mu_);
   const Key k = key(ban.target);
-  const auto [it, inserted] = bans_.insert_or_assign(k, ban);
-  if (inserted) ++lengths_[{k.v6, k.length}];
+  const auto it = bans_.find(k);
+  if (it == bans_.end()) {
+    bans_.emplace(k, ban);
+    ++lengths_[{k.v6, k.length}];
+  } else {
+    held_ -= it->second.in_firewall ? 0 : 1;
+    it->second = ban;
+  }
+  held_ += ban.in_firewall ? 0 : 1;
 }
 
 void BanBook::forget_locked(std::map<Key, ActiveBan>::iterator it) {
   const auto l = lengths_.find({it->first.v6, it->first.length});
   if (l != lengths_.end() && --l->second == 0) lengths_.erase(l);
+  held_ -= it->second.in_firewall ? 0 : 1;
   bans_.erase(it);
+}
+
+void BanBook::set_in_firewall(const IpPrefix& target, bool in_firewall) {
+  std::lock_guard lock(mu_);
+  const auto it = bans_.find(key(target));
+  if (it == bans_.end() || it->second.in_firewall == in_firewall) return;
+  it->second.in_firewall = in_firewall;
+  if (in_firewall) {
+    --held_;
+  } else {
+    ++held_;
+  }
+}
+
+bool BanBook::any_held() const {
+  std::lock_guard lock(mu_);
+  return held_ != 0;
+}
+
+std::vector<ActiveBan> BanBook::held(UnixMicros now) const {
+  std::lock_guard lock(mu_);
+  std::vector<ActiveBan> out;
+  if (held_ == 0) return out;
+  for (const auto& [k, b] : bans_) {
+    if (!b.in_firewall && b.expires > now) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<ActiveBan> BanBook::wider(const IpPrefix& target, UnixMicros now) const {
+  std::lock_guard lock(mu_);
+  std::vector<ActiveBan> out;
+  const bool v6 = !target.network.is_v4;
+  for (const auto& [family_length, n] : lengths_) {
+    if (family_length.first != v6 || family_length.second >= target.length) continue;
+    const auto it = bans_.find(key(IpPrefix::of(target.network, family_length.second)));
+    if (it != bans_.end() && it->second.expires > now) out.push_back(it->second);
+  }
+  return out;
 }
 
 void BanBook::erase(const IpPrefix& target) {

@@ -22,6 +22,10 @@ struct ActiveBan {
   UnixMicros created = 0;
   UnixMicros expires = 0;
   std::uint32_t offence = 1;
+  // False while a wider ban holds the address range in the firewall: nftables interval sets
+  // refuse overlapping elements, so a ban inside a wider one waits in the book (and the store)
+  // and takes over when the wider one ends (ActionsWorker::release_held).
+  bool in_firewall = true;
 };
 
 // Thread-safe: the actions thread writes, the control thread reads.
@@ -35,6 +39,12 @@ class BanBook {
   std::optional<ActiveBan> covering(const IpPrefix& target, UnixMicros now) const;
   // Active bans strictly inside `target` (longer prefixes it contains).
   std::vector<ActiveBan> inside(const IpPrefix& target, UnixMicros now) const;
+  // Bans active at `now` whose target strictly contains `target` (shorter prefixes).
+  std::vector<ActiveBan> wider(const IpPrefix& target, UnixMicros now) const;
+  // Active bans that wait for a wider one to end (in_firewall == false).
+  std::vector<ActiveBan> held(UnixMicros now) const;
+  bool any_held() const;
+  void set_in_firewall(const IpPrefix& target, bool in_firewall);
   // Active bans at `now`, soonest expiry first.
   std::vector<ActiveBan> list(UnixMicros now) const;
   std::size_t count(UnixMicros now) const;
@@ -56,6 +66,7 @@ class BanBook {
   mutable std::mutex mu_;
   std::map<Key, ActiveBan> bans_;
   std::map<std::pair<bool, std::uint8_t>, std::size_t> lengths_;  // (v6, length) -> bans
+  std::size_t held_ = 0;  // entries with in_firewall == false (expired ones until pruned)
 };
 
 // `bans --json` and /api/v1/bans: one JSON array of objects with target, rule, expires

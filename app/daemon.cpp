@@ -288,6 +288,10 @@ void Daemon::register_metrics() {
                sum_tcp(&T::ignored_bytes));
   r.gauge_fn("authwall_bans_active", "Bans currently in force", {},
              [this] { return static_cast<double>(book_.count(wall_now())); });
+  r.gauge_fn("authwall_bans_held",
+             "Active bans inside a wider ban that ends sooner: held out of the firewall (sets "
+             "refuse overlapping elements) until they take over",
+             {}, [this] { return static_cast<double>(book_.held(wall_now()).size()); });
   r.gauge_fn("authwall_action_queue_depth", "Ban decisions waiting for the actions thread", {},
              [this] { return static_cast<double>(queue_.depth()); });
   r.gauge_fn("authwall_action_queue_capacity", "Capacity of the actions queue", {},
@@ -650,10 +654,13 @@ int Daemon::run() {
     for (const auto& b : active) {
       book_.put(ActiveBan{b.target, b.rule, b.created, b.expires, 1});
     }
+    for (const IpPrefix& target : rec.held) book_.set_in_firewall(target, false);
   }
-  LOG_INFO("firewall: %s; %zu bans restored, %zu expired while stopped, %zu foreign elements removed%s",
+  const std::string held_note =
+      rec.held.empty() ? "" : "; " + std::to_string(rec.held.size()) + " held inside wider bans";
+  LOG_INFO("firewall: %s; %zu bans restored, %zu expired while stopped, %zu foreign elements removed%s%s",
            backend_name_.c_str(), rec.restored, rec.expired_dropped, rec.foreign_removed,
-           rec.failed > 0 ? " (some changes failed)" : "");
+           held_note.c_str(), rec.failed > 0 ? " (some changes failed)" : "");
 
 
   max_tracked_keys_ = loaded_.config.max_tracked_keys;

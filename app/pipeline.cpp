@@ -125,6 +125,7 @@ void ActionsWorker::run() {
   // (state::WalCheckpointer): a ban arriving during one would wait for it.
   while (queue_.take_all(batch, std::chrono::seconds(1))) {
     if (batch.empty()) {
+      release_held(wall_now());
       flush_offences(wall_now());
       continue;
     }
@@ -136,6 +137,7 @@ void ActionsWorker::run() {
 
 void ActionsWorker::process(std::vector<ActionRequest>& batch) {
   commit(batch);
+  release_held(wall_now());
   // After the kernel commit, outside the measured latency: the offences behind this batch's
   // bans (and any decided since) become durable. Also when nothing was committed — a decision
   // that turned out redundant was still an offence.
@@ -174,8 +176,8 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     ActionRequest& r = batch[i];
     const std::string key = r.target.to_string();
     if (r.kind == ActionRequest::Kind::ban) {
-      const UnixMicros expires = now + r.duration_seconds * kMicrosPerSecond;
-      if (const auto existing = book_.covering(r.target, now); existing && existing->expires >= expires) {
+      if (const auto existing = book_.covering(r.target, now);
+          existing && existing->expires >= expires_of(r, now)) {
         metrics_.redundant->inc();
         reply(r, "ok\n" + key + " is already banned until " +
                      format_rfc3339(existing->expires - existing->expires % kMicrosPerSecond) +
@@ -185,11 +187,6 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     }
     if (const auto it = by_target.find(key); it != by_target.end()) {
       const std::size_t prev = origins_[it->second];
-      if (prev == kImplicitRemoval) {
-        origins_[it->second] = i;
-        changes_[it->second] = to_change(r);
-        continue;
-      }
       const bool both_bans = batch[prev].kind == ActionRequest::Kind::ban && r.kind == ActionRequest::Kind::ban;
       if (both_bans && batch[prev].duration_seconds >= r.duration_seconds) {
         metrics_.redundant->inc();
@@ -202,32 +199,61 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
       changes_[it->second] = to_change(r);
       continue;
     }
-    if (r.kind == ActionRequest::Kind::ban) {
-      // nftables interval sets refuse overlapping elements: a wider ban replaces the narrower
-      // ones it covers, deleted in the same commit before it is added.
-      for (const ActiveBan& narrower : book_.inside(r.target, now)) {
-        const std::string nkey = narrower.target.to_string();
-        if (by_target.count(nkey) != 0) continue;
-        by_target.emplace(nkey, changes_.size());
-        changes_.push_back(actions::BanChange::remove(narrower.target));
-        origins_.push_back(kImplicitRemoval);
-      }
-    }
     by_target.emplace(key, changes_.size());
     changes_.push_back(to_change(r));
     origins_.push_back(i);
   }
   if (changes_.empty()) return;
 
+  // What goes to the firewall. nftables interval sets refuse overlapping elements, so a ban
+  // inside a wider one (in force, or decided in this batch) is held in the book and the store
+  // until the wider one ends (release_held), and a ban that goes in takes the narrower ones it
+  // covers out of the firewall: those ending before it are superseded, the others are held.
+  BanBook incoming;
+  for (std::size_t c = 0; c < changes_.size(); ++c) {
+    const ActionRequest& r = batch[origins_[c]];
+    if (r.kind == ActionRequest::Kind::ban) incoming.put(ActiveBan{r.target, {}, now, expires_of(r, now)});
+  }
+  const auto has_own_request = [&](const IpPrefix& target, ActionRequest::Kind kind) {
+    const auto it = by_target.find(target.to_string());
+    return it != by_target.end() && batch[origins_[it->second]].kind == kind;
+  };
+  firewall_.clear();
+  steps_.clear();
+  held_requests_.clear();
+  for (std::size_t c = 0; c < changes_.size(); ++c) {
+    const std::size_t i = origins_[c];
+    const ActionRequest& r = batch[i];
+    if (r.kind == ActionRequest::Kind::ban &&
+        (!book_.wider(r.target, now).empty() || !incoming.wider(r.target, now).empty())) {
+      held_requests_.push_back(i);
+      continue;
+    }
+    // The narrower ones leave before the wider one is added (the kernel checks overlaps at
+    // each step of the transaction).
+    const std::size_t first_removal = firewall_.size();
+    if (r.kind == ActionRequest::Kind::ban) {
+      for (const ActiveBan& narrower : book_.inside(r.target, now)) {
+        // An unban of it in this batch removes it anyway; a re-ban of it is held (inside r).
+        if (!narrower.in_firewall || has_own_request(narrower.target, ActionRequest::Kind::unban)) continue;
+        firewall_.push_back(actions::BanChange::remove(narrower.target));
+        steps_.push_back(FirewallStep{kNone, 0, narrower,
+                                      has_own_request(narrower.target, ActionRequest::Kind::ban)});
+      }
+    }
+    for (std::size_t k = first_removal; k < steps_.size(); ++k) steps_[k].owner = firewall_.size();
+    firewall_.push_back(changes_[c]);
+    steps_.push_back(FirewallStep{i, 0, {}, false});
+  }
+
   // The store is the record of intent: bans are written before the kernel sees them, so a
   // crash in between is repaired by reconciliation at the next start.
   for (std::size_t c = 0; c < changes_.size(); ++c) {
-    if (origins_[c] == kImplicitRemoval) continue;
     const ActionRequest& r = batch[origins_[c]];
     if (r.kind == ActionRequest::Kind::ban) {
       records_.push_back(state::BanRecord{r.target, std::string(r.rule.view()),
                                           r.manual ? state::BanSource::kManual : state::BanSource::kAuto,
-                                          now, now + r.duration_seconds * kMicrosPerSecond});
+                                          now, expires_of(r, now)});
     }
   }
   if (!records_.empty() && !store_.record_bans(records_)) {
@@ -236,28 +262,43 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
                    store_.last_error().c_str());
   }
 
-  const actions::BatchResult result = backend_.apply(changes_, now);
-  const UnixMicros committed = wall_now();
-  metrics_.firewall_batches->inc();
-  std::vector<bool> failed(changes_.size(), false);
-  for (const auto& f : result.failures) {
-    if (f.index < failed.size()) failed[f.index] = true;
+  std::vector<bool> failed(firewall_.size(), false);
+  actions::BatchResult result;
+  if (!firewall_.empty()) {
+    result = backend_.apply(firewall_, now);
+    metrics_.firewall_batches->inc();
+    for (const auto& f : result.failures) {
+      if (f.index < failed.size()) failed[f.index] = true;
+    }
+    if (!result.error.empty() && result.applied == 0) std::fill(failed.begin(), failed.end(), true);
   }
-  if (!result.error.empty() && result.applied == 0) std::fill(failed.begin(), failed.end(), true);
+  const UnixMicros committed = wall_now();
 
   std::size_t banned = 0;
   std::vector<IpPrefix> failed_bans;
-  for (std::size_t c = 0; c < changes_.size(); ++c) {
-    if (origins_[c] == kImplicitRemoval) {
+  const auto log_ban = [&](const IpPrefix& target, const ActionRequest& r, const char* note) {
+    if (++banned <= kBanLinesPerBatch) {
+      LOG_INFO("banned %s for %s (rule %s, offence %u)%s", target.to_string().c_str(),
+               format_duration(r.duration_seconds).c_str(), std::string(r.rule.view()).c_str(),
+               r.offence, note);
+    }
+  };
+  for (std::size_t c = 0; c < firewall_.size(); ++c) {
+    const FirewallStep& step = steps_[c];
+    if (step.request == kNone) {  // a narrower ban taken out for a wider one
       if (failed[c]) {
         metrics_.firewall_errors->inc();
+      } else if (step.has_own_request) {
+        // Its own (held) request below decides what the book says.
+      } else if (!failed[step.owner] && step.narrower.expires <= expires_of(batch[steps_[step.owner].request], now)) {
+        book_.erase(step.narrower.target);
+        superseded_.push_back(step.narrower.target);
       } else {
-        book_.erase(changes_[c].target);
-        superseded_.push_back(changes_[c].target);
+        book_.set_in_firewall(step.narrower.target, false);  // back when the wider one ends
       }
       continue;
     }
-    ActionRequest& r = batch[origins_[c]];
+    ActionRequest& r = batch[step.request];
     const std::string target = r.target.to_string();
     if (failed[c]) {
       metrics_.firewall_errors->inc();
@@ -275,18 +316,13 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
       continue;
     }
     if (r.kind == ActionRequest::Kind::ban) {
-      ActiveBan b{r.target, std::string(r.rule.view()), now,
-                  now + r.duration_seconds * kMicrosPerSecond, r.offence};
+      ActiveBan b{r.target, std::string(r.rule.view()), now, expires_of(r, now), r.offence};
       book_.put(b);
       metrics_.bans_for_rule(b.rule).inc();
       if (!r.manual) {
         metrics_.ban_latency->observe(static_cast<double>(committed - r.received) / 1e6);
       }
-      ++banned;
-      if (banned <= kBanLinesPerBatch) {
-        LOG_INFO("banned %s for %s (rule %s, offence %u)", target.c_str(),
-                 format_duration(r.duration_seconds).c_str(), b.rule.c_str(), b.offence);
-      }
+      log_ban(r.target, r, "");
       reply(r, "ok\nbanned " + target + " until " +
                    format_rfc3339(b.expires - b.expires % kMicrosPerSecond) + "\n");
     } else {
@@ -298,6 +334,17 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
       reply(r, was_banned ? "ok\nunbanned " + target + "\n"
                           : "ok\n" + target + " was not banned (removed from the firewall anyway)\n");
     }
+  }
+  for (const std::size_t i : held_requests_) {
+    ActionRequest& r = batch[i];
+    ActiveBan b{r.target, std::string(r.rule.view()), now, expires_of(r, now), r.offence};
+    b.in_firewall = false;
+    book_.put(b);
+    metrics_.bans_for_rule(b.rule).inc();
+    log_ban(r.target, r, "; inside a wider ban that ends sooner, it takes over then");
+    reply(r, "ok\nbanned " + r.target.to_string() + " until " +
+                 format_rfc3339(b.expires - b.expires % kMicrosPerSecond) +
+                 " (inside a wider ban that ends sooner: it takes over then)\n");
   }
   if (banned > kBanLinesPerBatch) {
     LOG_INFO("... and %zu more bans in the same batch", banned - kBanLinesPerBatch);
@@ -314,6 +361,55 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     metrics_.store_errors->inc();
     store_log_.log(LogLevel::warning, committed, "cannot record unbans in the state database: %s",
                    store_.last_error().c_str());
+  }
+}
+
+void ActionsWorker::release_held(UnixMicros now) {
+  if (!book_.any_held()) return;
+  firewall_.clear();
+  std::vector<IpPrefix> ending;  // wider bans taken out a little early for those they held
+  for (const ActiveBan& h : book_.held(now)) {
+    // One that ends within the lead itself stays out (it could hold a longer one inside it).
+    if (h.expires <= now + kTakeOverLead) continue;
+    const std::vector<ActiveBan> covers = book_.wider(h.target, now);
+    const bool still_held = std::any_of(covers.begin(), covers.end(), [&](const ActiveBan& w) {
+      return w.expires > now + kTakeOverLead;
+    });
+    if (still_held) continue;
+    for (const ActiveBan& w : covers) {
+      if (!w.in_firewall || std::find(ending.begin(), ending.end(), w.target) != ending.end()) continue;
+      ending.push_back(w.target);
+      firewall_.push_back(actions::BanChange::remove(w.target));
+    }
+    const UnixMicros left = h.expires - now;
+    firewall_.push_back(actions::BanChange::add(
+        h.target, static_cast<std::uint32_t>(std::clamp<UnixMicros>(
+                      (left + kMicrosPerSecond - 1) / kMicrosPerSecond, 1, 0xffffffffLL))));
+  }
+  if (firewall_.empty()) return;
+  const actions::BatchResult result = backend_.apply(firewall_, now);
+  metrics_.firewall_batches->inc();
+  std::vector<bool> failed(firewall_.size(), !result.error.empty() && result.applied == 0);
+  for (const auto& f : result.failures) {
+    if (f.index < failed.size()) failed[f.index] = true;
+  }
+  for (std::size_t c = 0; c < firewall_.size(); ++c) {
+    const actions::BanChange& ch = firewall_[c];
+    if (failed[c]) {
+      metrics_.firewall_errors->inc();
+      firewall_log_.log(LogLevel::warning, now, "firewall change for %s failed (%s); retried",
+                        ch.target.to_string().c_str(),
+                        ch.kind == actions::BanChange::Kind::kAdd ? "a held ban taking over"
+                                                                  : "a wider ban ending");
+      continue;
+    }
+    if (ch.kind == actions::BanChange::Kind::kDelete) {
+      book_.erase(ch.target);  // its last moments; its store row expires by itself
+    } else {
+      book_.set_in_firewall(ch.target, true);
+      LOG_INFO("%s: the wider ban around it ends; its own ban takes over for %s",
+               ch.target.to_string().c_str(), format_duration(ch.timeout_seconds).c_str());
+    }
   }
 }
 

@@ -210,15 +210,34 @@ class ActionsWorker {
   // One batch (what run() does per wake-up), offence history flushed at the end; public for
   // tests.
   void process(std::vector<ActionRequest>& batch);
+  // Held bans (inside a wider ban) whose wider bans all end within kTakeOverLead go into the
+  // firewall, the ending wider bans out, in one commit. run() calls it at least once a second;
+  // public for tests (which pass a later `now`).
+  void release_held(UnixMicros now);
+  // How long before a wider ban ends the held bans inside it take over: more than the longest
+  // wait between two calls of release_held, so the range is never open in between. The wider
+  // ban loses these last moments for the rest of its range.
+  static constexpr UnixMicros kTakeOverLead = 2 * kMicrosPerSecond;
 
  private:
+  // One change sent to the firewall: for a request (batch index), or a narrower ban taken out
+  // because the ban of change `owner` covers it.
+  struct FirewallStep {
+    std::size_t request = 0;  // kNone for a narrower ban taken out
+    std::size_t owner = 0;
+    ActiveBan narrower;
+    bool has_own_request = false;  // the narrower ban is re-banned in the same batch
+  };
+  static UnixMicros expires_of(const ActionRequest& r, UnixMicros now) {
+    return now + r.duration_seconds * kMicrosPerSecond;
+  }
   void commit(std::vector<ActionRequest>& batch);
   void flush_offences(UnixMicros now);
   static void reply(ActionRequest& r, std::string text);
   static actions::BanChange to_change(const ActionRequest& r);
 
   static constexpr std::size_t kBanLinesPerBatch = 20;
-  static constexpr std::size_t kImplicitRemoval = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
   actions::FirewallBackend& backend_;
   state::BanStore& store_;
@@ -231,6 +250,9 @@ class ActionsWorker {
   std::vector<state::BanRecord> records_;
   std::vector<IpPrefix> unban_targets_;
   std::vector<IpPrefix> superseded_;  // narrower bans replaced by a wider one
+  std::vector<actions::BanChange> firewall_;
+  std::vector<FirewallStep> steps_;
+  std::vector<std::size_t> held_requests_;
   RateLimitedLog firewall_log_;
   RateLimitedLog store_log_;
 };

@@ -318,6 +318,31 @@ TEST(NftBanBackend, RefusedElementIsRetriedAloneAndTheRestIsApplied) {
   });
 }
 
+// What the actions thread sends when bans overlap: a wider ban goes in after the narrower
+// ones leave, and a held ban takes over after the wider one leaves, each in one transaction.
+TEST(NftBanBackend, OverlappingBansTakeTurnsInOneCommitEach) {
+  AUTHWALL_REQUIRE_ROOT();
+  run_in_netns([] {
+    NftBanBackend b(NftLayout{});
+    ASSERT_TRUE(b.prepare().ok);
+    const std::vector<std::vector<BanChange>> steps{
+        {BanChange::add(P("10.0.0.5"), 600)},
+        {BanChange::remove(P("10.0.0.5")), BanChange::add(P("10.0.0.0/24"), 60)},
+        {BanChange::remove(P("10.0.0.0/24")), BanChange::add(P("10.0.0.5"), 540)},
+    };
+    const char* const expected[] = {"10.0.0.5", "10.0.0.0/24", "10.0.0.5"};
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const BatchResult r = b.apply(steps[i], 0);
+      EXPECT_TRUE(r.ok()) << i;
+      EXPECT_EQ(r.batches_sent, 1u) << i;
+      const NftView v = nft_view();
+      EXPECT_EQ(v.sets.at("banned_ipv4").elems.size(), 1u) << i;
+      EXPECT_NE(v.find("banned_ipv4", expected[i]), nullptr) << i;
+    }
+    EXPECT_EQ(b.stats().batches_failed, 0u);
+  });
+}
+
 TEST(NftBanBackend, KeepsTheSameBookkeepingAsTheDryRunBackend) {
   AUTHWALL_REQUIRE_ROOT();
   for (const RefreshMode mode : {RefreshMode::kProbe, RefreshMode::kDeleteAndAdd}) {

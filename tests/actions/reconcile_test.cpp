@@ -72,6 +72,43 @@ TEST_F(ReconcileTest, RestoresActiveBansDropsExpiredAndRemovesForeignElements) {
   EXPECT_EQ(l[1].expires_in_ms, 500'000u);
 }
 
+TEST(InsideAnother, FindsNestedPrefixesPerFamily) {
+  const std::vector<BanRecord> bans{
+      {P("198.51.100.7"), "r", BanSource::kAuto, kT0, kT0},     // inside the /24, /16 and /0
+      {P("198.51.0.0/16"), "r", BanSource::kAuto, kT0, kT0},    // inside the /0
+      {P("198.51.100.0/24"), "r", BanSource::kAuto, kT0, kT0},  // inside the /16 and /0
+      {P("198.52.0.1"), "r", BanSource::kAuto, kT0, kT0},       // outside the /16, inside the /0
+      {P("2001:db8:1::/64"), "r", BanSource::kAuto, kT0, kT0},
+      {P("2001:db8:1::5"), "r", BanSource::kAuto, kT0, kT0},    // inside the /64
+      {P("2001:db8:2::5"), "r", BanSource::kAuto, kT0, kT0},
+      {P("0.0.0.0/0"), "r", BanSource::kAuto, kT0, kT0},        // IPv4 only: no IPv6 inside it
+  };
+  const std::vector<bool> inside = inside_another(bans);
+  EXPECT_EQ(inside, (std::vector<bool>{true, true, true, true, false, true, false, false}));
+}
+
+TEST_F(ReconcileTest, BansInsideAWiderActiveBanAreHeldNotAdded) {
+  auto store = open_store();
+  ASSERT_TRUE(store->record_bans(std::vector<BanRecord>{
+      {P("198.51.100.0/24"), "manual", BanSource::kManual, kT0, kT0 + 600 * kS},
+      {P("198.51.100.7"), "r", BanSource::kAuto, kT0, kT0 + 7 * 86400 * kS},
+      {P("192.0.2.7"), "r", BanSource::kAuto, kT0, kT0 + 3600 * kS},
+  }));
+  DryRunBanBackend backend;  // refuses overlapping elements, as the kernel's interval sets do
+  const ReconcileResult r = reconcile(*store, backend, kT0 + 100 * kS);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.restored, 2u);
+  EXPECT_EQ(r.failed, 0u);
+  ASSERT_EQ(r.held.size(), 1u);
+  EXPECT_EQ(r.held[0].to_string(), "198.51.100.7");
+  std::vector<SetElement> l;
+  std::string error;
+  ASSERT_TRUE(backend.list(l, kT0 + 100 * kS, error));
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].prefix.to_string(), "192.0.2.7");
+  EXPECT_EQ(l[1].prefix.to_string(), "198.51.100.0/24");
+}
+
 TEST_F(ReconcileTest, RemainingTimeIsRoundedUpToWholeSeconds) {
   auto store = open_store();
   ASSERT_TRUE(store->record_ban({P("192.0.2.7"), "r", BanSource::kAuto, kT0, kT0 + 1500'000}));

@@ -144,6 +144,119 @@ TEST_F(ActionsFixture, WiderBanReplacesNarrowerOnesAndCoveredDecisionsChangeNoth
   EXPECT_EQ(stored[0].target.to_string(), "198.51.100.0/24");
 }
 
+// Overlapping bans: nftables interval sets refuse overlapping elements, so a ban inside a
+// wider one that ends sooner waits in the book and the store and takes over when it ends.
+struct OverlapFixture : ActionsFixture {
+  std::vector<std::string> firewall(UnixMicros now) {
+    std::vector<actions::SetElement> l;
+    std::string error;
+    EXPECT_TRUE(backend.list(l, now, error)) << error;
+    std::vector<std::string> out;
+    for (const auto& e : l) out.push_back(e.prefix.to_string());
+    return out;
+  }
+  bool held(const char* target, UnixMicros now) {
+    const auto b = book.find(prefix(target), now);
+    EXPECT_TRUE(b) << target << " is not in the book";
+    return b && !b->in_firewall;
+  }
+  std::size_t stored(UnixMicros now) {
+    std::vector<state::BanRecord> records;
+    EXPECT_TRUE(store->active_bans(now, records));
+    return records.size();
+  }
+  void run(std::initializer_list<ActionRequest> requests) {
+    std::vector<ActionRequest> batch(requests);
+    worker->process(batch);
+  }
+  // Every change went in with its first commit: nothing overlapped (the kernel would refuse).
+  void TearDown() override {
+    EXPECT_EQ(backend.stats().batches_failed, 0u);
+    EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+    ActionsFixture::TearDown();
+  }
+  static constexpr UnixMicros kS = kMicrosPerSecond;
+  static constexpr std::int64_t kWeek = 7 * 86400;
+};
+
+TEST_F(OverlapFixture, AWiderBanThatEndsSoonerHoldsTheLongerOneInsideUntilItEnds) {
+  run({ban("198.51.100.7", "bruteforce", kWeek)});
+  run({ban("198.51.100.0/24", "manual", 600)});
+  const UnixMicros now = wall_now();
+  // The /24 is in the firewall; the address keeps its week, held in the book and the store.
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_TRUE(held("198.51.100.7", now));
+  EXPECT_EQ(stored(now), 2u);
+  EXPECT_EQ(book.count(now), 2u);
+  worker->release_held(now + 500 * kS);  // the /24 still has 100 s: nothing changes
+  EXPECT_EQ(firewall(now + 500 * kS), std::vector<std::string>{"198.51.100.0/24"});
+  // Within the lead before the /24 ends, the address takes over in the same commit.
+  const UnixMicros later = now + 599 * kS;
+  worker->release_held(later);
+  EXPECT_EQ(firewall(later), std::vector<std::string>{"198.51.100.7"});
+  EXPECT_FALSE(held("198.51.100.7", later));
+  EXPECT_FALSE(book.find(prefix("198.51.100.0/24"), later));
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+}
+
+TEST_F(OverlapFixture, ABanInsideAWiderOneThatEndsSoonerIsHeldNotRefused) {
+  run({ban("198.51.100.0/24", "manual", 600)});
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto reply = promise->get_future();
+  ActionRequest r = ban("198.51.100.7", "bruteforce", kWeek);
+  r.reply = promise;
+  std::vector<ActionRequest> batch;
+  batch.push_back(std::move(r));
+  worker->process(batch);
+  EXPECT_NE(reply.get().find("it takes over then"), std::string::npos);
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_TRUE(held("198.51.100.7", now));
+  EXPECT_EQ(metrics.bans_for_rule("bruteforce").value(), 1u);
+  worker->release_held(now + 599 * kS);
+  EXPECT_EQ(firewall(now + 599 * kS), std::vector<std::string>{"198.51.100.7"});
+}
+
+TEST_F(OverlapFixture, NestedBansInOneBatchInEitherOrder) {
+  run({ban("198.51.100.7", "bruteforce", kWeek), ban("198.51.100.0/24", "manual", 600),
+       ban("2001:db8:1::/64", "bruteforce", 600), ban("2001:db8:1::5", "bruteforce", kWeek)});
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+  EXPECT_EQ(firewall(now), (std::vector<std::string>{"198.51.100.0/24", "2001:db8:1::/64"}));
+  EXPECT_TRUE(held("198.51.100.7", now));
+  EXPECT_TRUE(held("2001:db8:1::5", now));
+  EXPECT_EQ(stored(now), 4u);
+}
+
+TEST_F(OverlapFixture, ThreeLevelsTakeOverOneAfterTheOther) {
+  run({ban("198.51.0.0/16", "manual", 600)});
+  run({ban("198.51.100.0/24", "manual", 1200)});
+  run({ban("198.51.100.7", "bruteforce", kWeek)});
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.0.0/16"});
+  worker->release_held(now + 599 * kS);  // the /24 takes over; the address is still inside it
+  EXPECT_EQ(firewall(now + 599 * kS), std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_TRUE(held("198.51.100.7", now + 599 * kS));
+  worker->release_held(now + 1199 * kS);
+  EXPECT_EQ(firewall(now + 1199 * kS), std::vector<std::string>{"198.51.100.7"});
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+}
+
+TEST_F(OverlapFixture, UnbanningTheWiderBanLetsTheHeldOneTakeOverAtOnce) {
+  run({ban("198.51.100.0/24", "manual", 600)});
+  run({ban("198.51.100.7", "bruteforce", kWeek)});
+  ActionRequest u;
+  u.kind = ActionRequest::Kind::unban;
+  u.manual = true;
+  u.target = prefix("198.51.100.0/24");
+  run({u});
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.7"});
+  EXPECT_FALSE(held("198.51.100.7", now));
+  EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+}
+
 TEST_F(ActionsFixture, ManualRequestsGetReplies) {
   auto promise = std::make_shared<std::promise<std::string>>();
   auto future = promise->get_future();

@@ -71,6 +71,12 @@ rm "$AW_TMP/rules.d/broken.yaml"
 "$AW_BIN" ban 203.0.113.9 -c "$AW_CONFIG" >/dev/null || fail "manual ban 2"
 "$AW_BIN" unban 203.0.113.9 -c "$AW_CONFIG" >/dev/null || fail "manual unban"
 aw_wait_banned 198.51.100.0/24 manual
+# Inside the /24 but longer than it: held (not refused as an overlap), listed, counted.
+out=$("$AW_BIN" ban 198.51.100.78 --for 3h -c "$AW_CONFIG") || fail "ban outliving the /24 around it: $out"
+echo "$out" | grep -q "takes over" || fail "held ban reply: $out"
+aw_wait_banned 198.51.100.78 manual
+[ "$(aw_metric authwall_bans_held)" = 1 ] || fail "bans_held: $(aw_metric authwall_bans_held)"
+[ "$(aw_metric authwall_firewall_errors_total)" = 0 ] || fail "firewall errors after a held ban"
 aw_not_banned 203.0.113.9
 out=$("$AW_BIN" ban 127.0.0.5 -c "$AW_CONFIG" 2>&1) && fail "banning a never_ban address succeeded"
 echo "$out" | grep -q never_ban || fail "never_ban refusal: $out"
@@ -97,9 +103,11 @@ pass "SIGTERM: drained, banned, exit 0"
 
 aw_start_daemon
 grep -q "bans restored" "$AW_TMP/authwall.log" || fail "no restore line"
-for t in 192.0.2.90 192.0.2.91 192.0.2.92 192.0.2.93 198.51.100.0/24; do aw_wait_banned "$t" "" 5; done
+for t in 192.0.2.90 192.0.2.91 192.0.2.92 192.0.2.93 198.51.100.0/24 198.51.100.78; do aw_wait_banned "$t" "" 5; done
 aw_not_banned 203.0.113.9
-[ "$(aw_metric authwall_bans_active)" = 5 ] || fail "bans_active after restart: $(aw_metric authwall_bans_active)"
+[ "$(aw_metric authwall_bans_active)" = 6 ] || fail "bans_active after restart: $(aw_metric authwall_bans_active)"
+[ "$(aw_metric authwall_bans_held)" = 1 ] || fail "bans_held after restart: $(aw_metric authwall_bans_held)"
+grep -q "5 bans restored.*; 1 held inside wider bans" "$AW_TMP/authwall.log" || fail "restore line with the held ban"
 pass "restart restores the persisted bans"
 aw_stop_daemon
 [ "$AW_EXIT" = 0 ] || fail "exit status $AW_EXIT"
