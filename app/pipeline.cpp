@@ -126,17 +126,19 @@ void ActionsWorker::run() {
   while (queue_.take_all(batch, std::chrono::seconds(1))) {
     if (batch.empty()) {
       release_held(wall_now());
+      flush_writes(wall_now());
       flush_offences(wall_now());
       continue;
     }
     process(batch);
     batch.clear();
   }
+  flush_writes(wall_now());
   flush_offences(wall_now());
 }
 
 void ActionsWorker::process(std::vector<ActionRequest>& batch) {
-  commit(batch);
+  commit(batch);  // its store writes also retry any still pending (in order)
   release_held(wall_now());
   // After the kernel commit, outside the measured latency: the offences behind this batch's
   // bans (and any decided since) become durable. Also when nothing was committed — a decision
@@ -150,6 +152,33 @@ void ActionsWorker::flush_offences(UnixMicros now) {
   store_log_.log(LogLevel::warning, now,
                  "cannot record offence history in the state database (kept in memory, retried): %s",
                  offences_->last_error().c_str());
+}
+
+void ActionsWorker::write(PendingWrite w, UnixMicros now) {
+  if (pending_writes_.size() >= kMaxPendingWrites) {
+    pending_writes_.pop_front();  // bounded: the oldest is lost, and said so
+    metrics_.store_errors->inc();
+    store_log_.log(LogLevel::error, now, "state database unwritable for too long: oldest ban record dropped");
+  }
+  pending_writes_.push_back(std::move(w));
+  flush_writes(now);
+}
+
+void ActionsWorker::flush_writes(UnixMicros now) {
+  // In order: an unban must not be overtaken by the ban it ends, nor a ban by an older one.
+  while (!pending_writes_.empty()) {
+    const PendingWrite& w = pending_writes_.front();
+    const bool ok = w.ban ? store_.record_bans(w.records)
+                          : store_.record_unbans(w.targets, w.source, w.at);
+    if (!ok) {
+      metrics_.store_errors->inc();
+      store_log_.log(LogLevel::warning, now,
+                     "cannot record %s in the state database (kept in memory, retried): %s",
+                     w.ban ? "bans" : "unbans", store_.last_error().c_str());
+      return;
+    }
+    pending_writes_.pop_front();
+  }
 }
 
 void ActionsWorker::reply(ActionRequest& r, std::string text) {
@@ -169,6 +198,7 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   records_.clear();
   unban_targets_.clear();
   superseded_.clear();
+  restored_.clear();
   // Within one batch a target is changed once: several rules may decide on the same address
   // at the same moment, and a later request for it overrides an earlier one.
   std::unordered_map<std::string, std::size_t> by_target;
@@ -256,11 +286,7 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
                                           now, expires_of(r, now)});
     }
   }
-  if (!records_.empty() && !store_.record_bans(records_)) {
-    metrics_.store_errors->inc();
-    store_log_.log(LogLevel::warning, now, "cannot record bans in the state database: %s",
-                   store_.last_error().c_str());
-  }
+  if (!records_.empty()) write(PendingWrite{true, records_, {}, state::BanSource::kAuto, now}, now);
 
   std::vector<bool> failed(firewall_.size(), false);
   actions::BatchResult result;
@@ -309,9 +335,31 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
       const std::string why = !result.error.empty() ? result.error
                               : err != 0            ? std::string(std::strerror(err))
                                                     : std::string("refused");
+      if (r.kind == ActionRequest::Kind::ban && !r.manual) {
+        // The rules engine counts this ban as in force: it is held and retried (release_held)
+        // rather than forgotten, and its store record stays.
+        firewall_log_.log(LogLevel::warning, committed, "firewall change for %s failed: %s; retried",
+                          target.c_str(), why.c_str());
+        ActiveBan b{r.target, std::string(r.rule.view()), now, expires_of(r, now), r.offence};
+        b.in_firewall = false;
+        book_.put(b);
+        metrics_.bans_for_rule(b.rule).inc();
+        continue;
+      }
       firewall_log_.log(LogLevel::warning, committed, "firewall change for %s failed: %s",
                         target.c_str(), why.c_str());
-      if (r.kind == ActionRequest::Kind::ban) failed_bans.push_back(r.target);
+      if (r.kind == ActionRequest::Kind::ban) {
+        // The operator is told; the store goes back to what is in force (an earlier ban of the
+        // same target still is).
+        if (const auto earlier = book_.find(r.target, now)) {
+          restored_.push_back(state::BanRecord{earlier->target, earlier->rule,
+                                               earlier->rule == "manual" ? state::BanSource::kManual
+                                                                         : state::BanSource::kAuto,
+                                               earlier->created, earlier->expires});
+        } else {
+          failed_bans.push_back(r.target);
+        }
+      }
       reply(r, "error the firewall refused the change for " + target + ": " + why + "\n");
       continue;
     }
@@ -349,18 +397,16 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   if (banned > kBanLinesPerBatch) {
     LOG_INFO("... and %zu more bans in the same batch", banned - kBanLinesPerBatch);
   }
-  // Failed bans must not be restored at the next start as if they had been in force.
-  if (!failed_bans.empty() && !store_.record_unbans(failed_bans, state::BanSource::kAuto, committed)) {
-    metrics_.store_errors->inc();
+  // Failed manual bans must not be restored at the next start as if they had been in force.
+  if (!failed_bans.empty()) {
+    write(PendingWrite{false, {}, std::move(failed_bans), state::BanSource::kAuto, committed}, committed);
   }
-  if (!superseded_.empty() && !store_.record_unbans(superseded_, state::BanSource::kAuto, committed)) {
-    metrics_.store_errors->inc();
+  if (!restored_.empty()) write(PendingWrite{true, restored_, {}, state::BanSource::kAuto, committed}, committed);
+  if (!superseded_.empty()) {
+    write(PendingWrite{false, {}, superseded_, state::BanSource::kAuto, committed}, committed);
   }
-  if (!unban_targets_.empty() &&
-      !store_.record_unbans(unban_targets_, state::BanSource::kManual, committed)) {
-    metrics_.store_errors->inc();
-    store_log_.log(LogLevel::warning, committed, "cannot record unbans in the state database: %s",
-                   store_.last_error().c_str());
+  if (!unban_targets_.empty()) {
+    write(PendingWrite{false, {}, unban_targets_, state::BanSource::kManual, committed}, committed);
   }
 }
 
@@ -399,7 +445,7 @@ void ActionsWorker::release_held(UnixMicros now) {
       metrics_.firewall_errors->inc();
       firewall_log_.log(LogLevel::warning, now, "firewall change for %s failed (%s); retried",
                         ch.target.to_string().c_str(),
-                        ch.kind == actions::BanChange::Kind::kAdd ? "a held ban taking over"
+                        ch.kind == actions::BanChange::Kind::kAdd ? "a held or failed ban going in"
                                                                   : "a wider ban ending");
       continue;
     }

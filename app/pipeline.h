@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -228,6 +229,19 @@ class ActionsWorker {
     ActiveBan narrower;
     bool has_own_request = false;  // the narrower ban is re-banned in the same batch
   };
+  // A write to the ban store. They are applied in order; one that fails stays queued with all
+  // after it and is retried at the next wake-up (at least once a second), so a busy or full
+  // database delays the record but never reorders or loses it (up to kMaxPendingWrites).
+  struct PendingWrite {
+    bool ban = true;                       // record_bans(records), else record_unbans(targets)
+    std::vector<state::BanRecord> records;
+    std::vector<IpPrefix> targets;
+    state::BanSource source = state::BanSource::kAuto;
+    UnixMicros at = 0;
+  };
+  static constexpr std::size_t kMaxPendingWrites = 100000;
+  void write(PendingWrite w, UnixMicros now);
+  void flush_writes(UnixMicros now);
   static UnixMicros expires_of(const ActionRequest& r, UnixMicros now) {
     return now + r.duration_seconds * kMicrosPerSecond;
   }
@@ -253,6 +267,8 @@ class ActionsWorker {
   std::vector<actions::BanChange> firewall_;
   std::vector<FirewallStep> steps_;
   std::vector<std::size_t> held_requests_;
+  std::vector<state::BanRecord> restored_;  // records put back after a failed manual re-ban
+  std::deque<PendingWrite> pending_writes_;
   RateLimitedLog firewall_log_;
   RateLimitedLog store_log_;
 };

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "app/control_socket.h"
 #include "app/ban_book.h"
@@ -255,6 +256,62 @@ TEST_F(OverlapFixture, UnbanningTheWiderBanLetsTheHeldOneTakeOverAtOnce) {
   EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.7"});
   EXPECT_FALSE(held("198.51.100.7", now));
   EXPECT_EQ(metrics.firewall_errors->value(), 0u);
+}
+
+TEST_F(ActionsFixture, AnAutomaticBanTheFirewallRefusesIsHeldAndRetried) {
+  // A foreign element overlapping the ban makes the set refuse it (EEXIST).
+  ASSERT_TRUE(backend.apply(std::vector<actions::BanChange>{actions::BanChange::add(prefix("10.0.0.0/16"), 3600)},
+                            wall_now()).ok());
+  std::vector<ActionRequest> batch{ban("10.0.0.5", "bruteforce", 600)};
+  worker->process(batch);
+  UnixMicros now = wall_now();
+  EXPECT_GE(metrics.firewall_errors->value(), 1u);
+  // The rules engine counts it as in force, so it is not forgotten: held in the book, kept in
+  // the store, retried.
+  ASSERT_TRUE(book.find(prefix("10.0.0.5"), now));
+  EXPECT_FALSE(book.find(prefix("10.0.0.5"), now)->in_firewall);
+  std::vector<state::BanRecord> stored;
+  ASSERT_TRUE(store->active_bans(now, stored));
+  EXPECT_EQ(stored.size(), 1u);
+  const std::uint64_t errors = metrics.firewall_errors->value();
+  worker->release_held(now);  // still refused
+  EXPECT_EQ(metrics.firewall_errors->value(), errors + 1);
+  ASSERT_TRUE(backend.apply(std::vector<actions::BanChange>{actions::BanChange::remove(prefix("10.0.0.0/16"))},
+                            now).ok());
+  worker->release_held(now);
+  EXPECT_TRUE(book.find(prefix("10.0.0.5"), now)->in_firewall);
+  EXPECT_EQ(backend.size(now), 1u);
+  EXPECT_EQ(metrics.firewall_errors->value(), errors + 1);
+}
+
+TEST_F(ActionsFixture, StoreWritesThatFailAreRetriedInOrder) {
+  // Another connection holds the database locked: the ban's record fails (after SQLite's
+  // busy timeout), then the lock goes away and the next batch unbans the same target.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "state.db").string().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<ActionRequest> batch{ban("192.0.2.7", "bruteforce", 600)};
+  worker->process(batch);
+  EXPECT_GE(metrics.store_errors->value(), 1u);
+  EXPECT_EQ(backend.size(wall_now()), 1u);  // the firewall did not wait for the database
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  ActionRequest u;
+  u.kind = ActionRequest::Kind::unban;
+  u.manual = true;
+  u.target = prefix("192.0.2.7");
+  batch.clear();
+  batch.push_back(std::move(u));
+  worker->process(batch);
+  // The ban was written before its unban: nothing active, and the history has both in order.
+  std::vector<state::BanRecord> stored;
+  ASSERT_TRUE(store->active_bans(wall_now(), stored));
+  EXPECT_TRUE(stored.empty());
+  std::vector<state::BanStore::HistoryEntry> history;
+  ASSERT_TRUE(store->history(prefix("192.0.2.7"), history));
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_TRUE(history[0].ban);
+  EXPECT_FALSE(history[1].ban);
 }
 
 TEST_F(ActionsFixture, ManualRequestsGetReplies) {
