@@ -21,12 +21,17 @@ namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
 
 struct ControlSocketServer::State : std::enable_shared_from_this<ControlSocketServer::State> {
-  State(asio::io_context& io_in, ControlHandler h) : io(io_in), acceptor(io_in), handler(std::move(h)) {}
+  State(asio::io_context& io_in, ControlHandler h, std::chrono::milliseconds request,
+        std::chrono::milliseconds reply)
+      : io(io_in), acceptor(io_in), handler(std::move(h)), request_deadline(request),
+        reply_deadline(reply) {}
   asio::io_context& io;
   local::acceptor acceptor;
   ControlHandler handler;
   std::string path;
   bool stopped = false;
+  std::chrono::milliseconds request_deadline;
+  std::chrono::milliseconds reply_deadline;
 
   struct Session : std::enable_shared_from_this<Session> {
     Session(std::shared_ptr<State> st, local::socket s)
@@ -38,9 +43,10 @@ struct ControlSocketServer::State : std::enable_shared_from_this<ControlSocketSe
     asio::streambuf buffer;
     std::string reply;
 
-    void start() {
-      // A client that connects and never sends must not hold a session forever.
-      timer.expires_after(std::chrono::seconds(10));
+    // Closes the session if the current phase takes longer than `limit`. Re-arming cancels
+    // the previous deadline.
+    void arm(std::chrono::milliseconds limit) {
+      timer.expires_after(limit);
       timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
         if (ec) return;
         if (auto self = weak.lock()) {
@@ -48,6 +54,10 @@ struct ControlSocketServer::State : std::enable_shared_from_this<ControlSocketSe
           self->socket.close(ignored);
         }
       });
+    }
+    void start() {
+      // A client that connects and never sends must not hold a session forever.
+      arm(state->request_deadline);
       asio::async_read_until(socket, buffer, '\n',
                              [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                                self->on_line(ec, n);
@@ -68,6 +78,10 @@ struct ControlSocketServer::State : std::enable_shared_from_this<ControlSocketSe
       write();
     }
     void write() {
+      // The reply gets its own deadline: the request may have waited for the actions thread
+      // (a busy state database) for most of the first one, and a long `bans` list for a slow
+      // reader takes time too.
+      arm(state->reply_deadline);
       asio::async_write(socket, asio::buffer(reply),
                         [self = shared_from_this()](boost::system::error_code, std::size_t) {
                           boost::system::error_code ignored;
@@ -87,8 +101,10 @@ struct ControlSocketServer::State : std::enable_shared_from_this<ControlSocketSe
   }
 };
 
-ControlSocketServer::ControlSocketServer(asio::io_context& io, ControlHandler handler)
-    : state_(std::make_shared<State>(io, std::move(handler))) {}
+ControlSocketServer::ControlSocketServer(asio::io_context& io, ControlHandler handler,
+                                         std::chrono::milliseconds request_deadline,
+                                         std::chrono::milliseconds reply_deadline)
+    : state_(std::make_shared<State>(io, std::move(handler), request_deadline, reply_deadline)) {}
 
 ControlSocketServer::~ControlSocketServer() { stop(); }
 

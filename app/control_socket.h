@@ -9,6 +9,7 @@
 // The reply's first line is "ok" or "error MESSAGE"; what follows is printed by the client
 // as is (the daemon formats JSON and tables, so the client stays trivial).
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,7 +23,11 @@ using ControlHandler = std::function<std::string(std::string_view request)>;
 
 class ControlSocketServer {
  public:
-  ControlSocketServer(boost::asio::io_context& io, ControlHandler handler);
+  // A session is closed when its request has not arrived within `request_deadline` of the
+  // connect, or its reply is not written within `reply_deadline` of the handler returning.
+  ControlSocketServer(boost::asio::io_context& io, ControlHandler handler,
+                      std::chrono::milliseconds request_deadline = std::chrono::seconds(10),
+                      std::chrono::milliseconds reply_deadline = std::chrono::seconds(30));
   ~ControlSocketServer();
   ControlSocketServer(const ControlSocketServer&) = delete;
   ControlSocketServer& operator=(const ControlSocketServer&) = delete;

@@ -405,5 +405,33 @@ TEST(ControlSocket, RoundTripModeAndNotRunningError) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ControlSocket, ASlowHandlerStillGetsItsReplyOut) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("authwall-control-slow-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "control.sock").string();
+  boost::asio::io_context io;
+  // The handler (a ban waiting for a busy state database) outlasts the request deadline, and
+  // its reply (a long `bans` list) is more than the socket's buffer takes at once.
+  const std::string long_reply = "ok\n" + std::string(4 << 20, 'x') + "\n";
+  ControlSocketServer server(
+      io,
+      [&](std::string_view) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        return long_reply;
+      },
+      std::chrono::milliseconds(300), std::chrono::seconds(10));
+  std::string error;
+  ASSERT_TRUE(server.listen(path, 0600, error)) << error;
+  std::thread t([&] { io.run_for(std::chrono::seconds(5)); });
+  std::string reply;
+  EXPECT_TRUE(control_request(path, "bans text", reply, error)) << error;
+  EXPECT_EQ(reply.size(), long_reply.size());
+  EXPECT_TRUE(reply == long_reply);
+  server.stop();
+  t.join();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace authwall::app
