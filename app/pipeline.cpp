@@ -251,7 +251,14 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   firewall_.clear();
   steps_.clear();
   held_requests_.clear();
-  for (std::size_t c = 0; c < changes_.size(); ++c) {
+  // Unbans first: the kernel checks overlaps at each step of the transaction, and a ban may
+  // cover what an unban in the same batch removes.
+  std::vector<std::size_t> order(changes_.size());
+  for (std::size_t c = 0; c < order.size(); ++c) order[c] = c;
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t c) {
+    return batch[origins_[c]].kind == ActionRequest::Kind::unban;
+  });
+  for (const std::size_t c : order) {
     const std::size_t i = origins_[c];
     const ActionRequest& r = batch[i];
     if (r.kind == ActionRequest::Kind::ban &&
@@ -259,8 +266,7 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
       held_requests_.push_back(i);
       continue;
     }
-    // The narrower ones leave before the wider one is added (the kernel checks overlaps at
-    // each step of the transaction).
+    // The narrower ones leave before the wider one is added.
     const std::size_t first_removal = firewall_.size();
     if (r.kind == ActionRequest::Kind::ban) {
       for (const ActiveBan& narrower : book_.inside(r.target, now)) {

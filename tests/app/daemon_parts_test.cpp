@@ -230,6 +230,18 @@ TEST_F(OverlapFixture, NestedBansInOneBatchInEitherOrder) {
   EXPECT_EQ(stored(now), 4u);
 }
 
+TEST_F(OverlapFixture, ABanAndTheUnbanOfWhatItCoversInOneBatch) {
+  run({ban("198.51.100.7", "bruteforce", 600)});
+  ActionRequest u;
+  u.kind = ActionRequest::Kind::unban;
+  u.manual = true;
+  u.target = prefix("198.51.100.7");
+  run({ban("198.51.100.0/24", "manual", 3600), u});  // the unban goes first in the commit
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));
+}
+
 TEST_F(OverlapFixture, ThreeLevelsTakeOverOneAfterTheOther) {
   run({ban("198.51.0.0/16", "manual", 600)});
   run({ban("198.51.100.0/24", "manual", 1200)});
