@@ -459,8 +459,9 @@ void ActionsWorker::release_held(UnixMicros now) {
       book_.erase(ch.target);  // its last moments; its store row expires by itself
     } else {
       book_.set_in_firewall(ch.target, true);
-      LOG_INFO("%s: the wider ban around it ends; its own ban takes over for %s",
-               ch.target.to_string().c_str(), format_duration(ch.timeout_seconds).c_str());
+      // A held ban whose wider one ends, or a refused one that went in on a retry.
+      LOG_INFO("%s: its ban is in the firewall now (%s left)", ch.target.to_string().c_str(),
+               format_duration(ch.timeout_seconds).c_str());
     }
   }
 }
