@@ -355,7 +355,9 @@ constexpr ReasonRule kLoginReasons[] = {
      "auth_aborted"},
     {"disconnected while authenticating", NormalizeOutcome::event, EventKind::protocol_abuse,
      "disconnected_while_authenticating"},
-    {"sent invalid base64 in response", NormalizeOutcome::event, EventKind::protocol_abuse,
+    // Dovecot shows this instead of "auth failed, N attempts" when the last of the session's
+    // attempts had it, so earlier failed passwords hide behind it: a failure, at least one.
+    {"sent invalid base64 in response", NormalizeOutcome::event, EventKind::auth_failure,
      "invalid_base64"},
     // No event: outages, our own limits, successful logins that failed later, certificates.
     {"disconnected before auth was ready", NormalizeOutcome::ignored, {}, {}},

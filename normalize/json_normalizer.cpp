@@ -259,7 +259,7 @@ constexpr std::array<AbortReason, 27> kAbortReasons{{
     {"proxy_dest_auth_failed", true, EventKind::auth_failure},
     {"auth_aborted_by_client", true, EventKind::protocol_abuse},
     {"auth_waiting_client", true, EventKind::protocol_abuse},
-    {"invalid_base64", true, EventKind::protocol_abuse},
+    {"invalid_base64", true, EventKind::auth_failure},  // the last attempt's code; see below
     {"no_auth_attempts", true, EventKind::no_auth_disconnect},
     // The user's own account state: the password was right, or the account is locked.
     {"login_disabled", false, EventKind::auth_failure},
@@ -340,7 +340,9 @@ JsonOutcome map_dovecot_event(const Collected& c, const ingest::SyslogMessage& o
     if (!found->event) return JsonOutcome::ignored;
     kind = found->kind;
     reason = found->code;
-    if (c.reason == "auth_failed" && c.auth_attempts > 0) {
+    // Every failure reason, not only auth_failed: Dovecot names the code of the session's last
+    // attempt, and the failed passwords before it are in auth_attempts all the same.
+    if (kind == EventKind::auth_failure && c.auth_attempts > 0) {
       const std::int64_t failed =
           c.auth_attempts - (c.auth_successes > 0 ? c.auth_successes : 0);
       attempts = static_cast<std::uint32_t>(failed > 1 ? (failed > 1000000 ? 1000000 : failed) : 1);

@@ -150,5 +150,21 @@ TEST_F(JsonNormalizerTest, HugeAttemptCountsAreCapped) {
   EXPECT_EQ(event_.attempts, 1000000u);
 }
 
+TEST_F(JsonNormalizerTest, EveryFailureReasonCountsTheSessionsAttempts) {
+  // The reason is the code of the session's last attempt: the wrong passwords before an
+  // invalid base64 or an unknown mechanism must count too.
+  ASSERT_EQ(run(R"({"event":"login_aborted","fields":{"remote_ip":"192.0.2.1","reason":"invalid_base64","auth_attempts":50}})"),
+            JsonOutcome::event);
+  EXPECT_EQ(event_.kind, EventKind::auth_failure);
+  EXPECT_EQ(event_.reason, "invalid_base64");
+  EXPECT_EQ(event_.attempts, 50u);
+  ASSERT_EQ(run(R"({"event":"login_aborted","fields":{"remote_ip":"192.0.2.1","reason":"invalid_mech","auth_attempts":7,"auth_successes":1}})"),
+            JsonOutcome::event);
+  EXPECT_EQ(event_.attempts, 6u);
+  ASSERT_EQ(run(R"({"event":"login_aborted","fields":{"remote_ip":"192.0.2.1","reason":"auth_aborted_by_client","auth_attempts":1}})"),
+            JsonOutcome::event);
+  EXPECT_EQ(event_.kind, EventKind::protocol_abuse);
+}
+
 }  // namespace
 }  // namespace authwall::normalize
