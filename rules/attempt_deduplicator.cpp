@@ -185,6 +185,19 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
   return fresh;
 }
 
+std::uint64_t AttemptDeduplicator::tie_user_hash(std::string_view user) const noexcept {
+  char form[kLoggedUserMax];
+  const std::size_t n = std::min(user.size(), kLoggedUserMax);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(user[i]);
+    form[i] = c - 0x20u > 0x5eu ? '?' : static_cast<char>(c);
+  }
+  std::size_t length = n;
+  const bool cut_by_dovecot = n == kLoggedUserMax && std::memcmp(form + n - 3, "...", 3) == 0;
+  if (user.size() > kLoggedUserMax || cut_by_dovecot) length = kLoggedUserMax - 3;
+  return nonzero(hash_bytes(std::string_view(form, length), options_.seed));
+}
+
 AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
   if (e.kind != EventKind::auth_failure) return AttemptKeys{};
   return keys(e, e.has_user ? nonzero(hash_bytes(e.user, options_.seed)) : 0);

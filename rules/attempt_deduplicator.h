@@ -84,9 +84,9 @@ class AttemptDeduplicator {
   // The same in two steps, so a batch can hash every event and prefetch its table sets
   // before the first lookup. `k` must be keys(e).
   AttemptKeys keys(const normalize::AuthEvent& e) const noexcept;
-  // The same with the user's hash made by the caller (any nonzero hash of e.user, 0 without a
-  // user, the same function for every event), so it is computed once per event. Inline: the
-  // rule engine calls it for every event.
+  // The same with the user's hash made by the caller — nonzero(hash_bytes(e.user, seed())), 0
+  // without a user — so it is computed once per event. Inline: the rule engine calls it for
+  // every event.
   AttemptKeys keys(const normalize::AuthEvent& e, std::uint64_t user_hash) const noexcept {
     AttemptKeys k;
     if (e.kind != normalize::EventKind::auth_failure) return k;
@@ -104,10 +104,26 @@ class AttemptDeduplicator {
       std::memcpy(&a, e.ip.bytes.data(), 8);
       std::memcpy(&b, e.ip.bytes.data() + 8, 8);
       k.ip = hash_words(a, b, options_.seed, e.ip.is_v4 ? 0x5a5a : 0);
-      k.user = user_hash;
+      k.user = user_hash != 0 && needs_tie_form(e.user) ? tie_user_hash(e.user) : user_hash;
     }
     return k;
   }
+  std::uint64_t seed() const noexcept { return options_.seed; }
+
+  // Tying a Postfix line to a Dovecot line compares the user name in the form both daemons can
+  // log it: Dovecot's auth lines cut a name longer than 64 bytes to 61 and "..." and replace
+  // control characters with '?'; Postfix replaces every byte that is not printable ASCII with
+  // '?'. Names already in that form (shorter, printable ASCII: nearly all) keep their hash.
+  static bool needs_tie_form(std::string_view user) noexcept {
+    if (user.size() >= kLoggedUserMax) return true;
+    for (const char c : user) {
+      if (static_cast<unsigned char>(c - 0x20) > 0x5e) return true;
+    }
+    return false;
+  }
+  std::uint64_t tie_user_hash(std::string_view user) const noexcept;
+  static constexpr std::size_t kLoggedUserMax = 64;  // Dovecot's MAX_LOG_USERNAME_LEN
+
   // Requests the table sets `k` will need.
   void prefetch(const AttemptKeys& k) const noexcept {
     if (k.session != 0) prefetch_line(&sessions_[k.session & session_sets_mask_]);

@@ -661,7 +661,8 @@ std::size_t RuleEngine::plan(const AuthEvent& e, Step* steps, AttemptKeys& keys,
                              bool prefetch) const noexcept {
   const std::vector<Candidate>& rules = candidates(e);
   // One user hash for the rules and the deduplicator.
-  const std::uint64_t user_hash = e.has_user ? nonzero(hash_bytes(e.user, seed_)) : 0;
+  // The deduplicator's seed: it ties attempts by this hash (see AttemptDeduplicator::keys).
+  const std::uint64_t user_hash = e.has_user ? nonzero(hash_bytes(e.user, dedup_.seed())) : 0;
   keys = dedup_.keys(e, user_hash);
   if (prefetch) dedup_.prefetch(keys);
   if (rules.empty()) return 0;
