@@ -60,8 +60,9 @@ AttemptRole classify_attempt(const AuthEvent& e) noexcept {
     case EventSource::postfix:
       // "SASL <mech> authentication failed" always names the mechanism; the only other Postfix
       // auth_failure is the `disconnect ... auth=0/N` summary, which never does.
+      // Both are in a session even without a pid (AttemptDeduplicator::keys).
       if (!e.mechanism.empty() || e.reason == "sasl_failed") return AttemptRole::sasl_attempt;
-      return has_session ? AttemptRole::session_total : AttemptRole::standalone;
+      return AttemptRole::session_total;
     case EventSource::dovecot:
       // Auth-process lines carry no service; login-process lines always do.
       if (e.service.empty()) {
@@ -185,6 +186,14 @@ AttemptDeduplicator::find_session(std::uint64_t tag, UnixMicros now, bool create
   return fresh;
 }
 
+std::uint64_t AttemptDeduplicator::pidless_postfix_session(const AuthEvent& e) const noexcept {
+  std::uint64_t a, b;
+  std::memcpy(&a, e.ip.bytes.data(), 8);
+  std::memcpy(&b, e.ip.bytes.data() + 8, 8);
+  const std::uint64_t client = hash_words(a, b, options_.seed ^ 0x9e3779b97f4a7c15ULL, e.ip.is_v4 ? 4 : 6);
+  return nonzero(hash_bytes(e.host, hash_bytes(e.program, client)));
+}
+
 std::uint64_t AttemptDeduplicator::tie_user_hash(std::string_view user) const noexcept {
   char form[kLoggedUserMax];
   const std::size_t n = std::min(user.size(), kLoggedUserMax);
@@ -215,7 +224,7 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
 
     case AttemptRole::sasl_attempt:
     case AttemptRole::session_attempt: {
-      if (k.session != 0) {  // Postfix without a pid (cut tag) has no session
+      if (k.session != 0) {
         find_session(k.session, now, true)->counted += e.attempts;
       }
       if (k.role == AttemptRole::session_attempt) return e.attempts;

@@ -92,12 +92,10 @@ class AttemptDeduplicator {
     if (e.kind != normalize::EventKind::auth_failure) return k;
     k.relevant = true;
     k.role = classify_attempt(e);
-    const bool uses_session = k.role == AttemptRole::session_attempt ||
-                              k.role == AttemptRole::session_total ||
-                              k.role == AttemptRole::session_high_water ||
-                              (k.role == AttemptRole::sasl_attempt && !e.session.empty());
-    if (uses_session) {
-      k.session = nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
+    if (k.role != AttemptRole::standalone && k.role != AttemptRole::unsessioned_auth) {
+      k.session = e.session.empty()
+                      ? pidless_postfix_session(e)
+                      : nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
     }
     if (k.role == AttemptRole::sasl_attempt || k.role == AttemptRole::unsessioned_auth) {
       std::uint64_t a, b;
@@ -122,6 +120,13 @@ class AttemptDeduplicator {
     return false;
   }
   std::uint64_t tie_user_hash(std::string_view user) const noexcept;
+  // A Postfix line without a pid (rsyslog's traditional forward format cuts the tag to 32
+  // characters, and a long service name such as postfix/submissions-proxyprotocol/smtpd loses
+  // the pid) has no session in the event. Client + program + host stand for its connection, so
+  // the disconnect summary still counts only what the SASL warnings did not. Concurrent
+  // connections of one client to one service share it: the summaries can then add less, never
+  // a SASL warning less (each counts on its own); without it every failure counted twice.
+  std::uint64_t pidless_postfix_session(const normalize::AuthEvent& e) const noexcept;
   static constexpr std::size_t kLoggedUserMax = 64;  // Dovecot's MAX_LOG_USERNAME_LEN
 
   // Requests the table sets `k` will need.

@@ -73,6 +73,16 @@ const Scenario kScenarios[] = {
       "attempts in 4 secs) (auth_failed): user=<bob>, method=PLAIN, rip=192.0.2.66, lip=10.0.0.1, "
       "TLS, session=<U3VibWl0SVB2NjEy>"},
      2},
+    {"rsyslog's cut tag (no pid): three SASL failures, then auth=0/3",
+     {"Nov 28 10:00:00 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.68]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=erin",
+      "Nov 28 10:00:02 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.68]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=erin",
+      "Nov 28 10:00:04 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.68]: SASL PLAIN "
+      "authentication failed: authentication failure, sasl_username=erin",
+      "Nov 28 10:00:05 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.68] ehlo=1 "
+      "auth=0/3 quit=1 commands=2/5"},
+     3},
     {"two Postfix SASL attempts served by Dovecot in one session",
      {"Nov 28 10:00:00 mx1 dovecot: auth: passwd-file(carol,192.0.2.67): unknown user",
       "Nov 28 10:00:02 mx1 postfix/smtpd[55]: warning: unknown[192.0.2.67]: SASL LOGIN authentication "
