@@ -16,16 +16,19 @@ void BanBook::put(const ActiveBan& ban) {
     bans_.emplace(k, ban);
     ++lengths_[{k.v6, k.length}];
   } else {
-    held_ -= it->second.in_firewall ? 0 : 1;
     it->second = ban;
   }
-  held_ += ban.in_firewall ? 0 : 1;
+  if (ban.in_firewall) {
+    held_.erase(k);
+  } else {
+    held_.insert(k);
+  }
 }
 
 void BanBook::forget_locked(std::map<Key, ActiveBan>::iterator it) {
   const auto l = lengths_.find({it->first.v6, it->first.length});
   if (l != lengths_.end() && --l->second == 0) lengths_.erase(l);
-  held_ -= it->second.in_firewall ? 0 : 1;
+  held_.erase(it->first);
   bans_.erase(it);
 }
 
@@ -35,23 +38,23 @@ void BanBook::set_in_firewall(const IpPrefix& target, bool in_firewall) {
   if (it == bans_.end() || it->second.in_firewall == in_firewall) return;
   it->second.in_firewall = in_firewall;
   if (in_firewall) {
-    --held_;
+    held_.erase(it->first);
   } else {
-    ++held_;
+    held_.insert(it->first);
   }
 }
 
 bool BanBook::any_held() const {
   std::lock_guard lock(mu_);
-  return held_ != 0;
+  return !held_.empty();
 }
 
 std::vector<ActiveBan> BanBook::held(UnixMicros now) const {
   std::lock_guard lock(mu_);
   std::vector<ActiveBan> out;
-  if (held_ == 0) return out;
-  for (const auto& [k, b] : bans_) {
-    if (!b.in_firewall && b.expires > now) out.push_back(b);
+  for (const Key& k : held_) {
+    const ActiveBan& b = bans_.at(k);
+    if (b.expires > now) out.push_back(b);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,8 @@ class BanBook {
   std::vector<ActiveBan> inside(const IpPrefix& target, UnixMicros now) const;
   // Bans active at `now` whose target strictly contains `target` (shorter prefixes).
   std::vector<ActiveBan> wider(const IpPrefix& target, UnixMicros now) const;
-  // Active bans that wait for a wider one to end (in_firewall == false).
+  // Active bans that are not in the firewall (in_firewall == false), a prefix before
+  // everything inside it; costs what it returns, not the size of the book.
   std::vector<ActiveBan> held(UnixMicros now) const;
   bool any_held() const;
   void set_in_firewall(const IpPrefix& target, bool in_firewall);
@@ -66,7 +68,7 @@ class BanBook {
   mutable std::mutex mu_;
   std::map<Key, ActiveBan> bans_;
   std::map<std::pair<bool, std::uint8_t>, std::size_t> lengths_;  // (v6, length) -> bans
-  std::size_t held_ = 0;  // entries with in_firewall == false (expired ones until pruned)
+  std::set<Key> held_;  // entries with in_firewall == false (expired ones until pruned)
 };
 
 // `bans --json` and /api/v1/bans: one JSON array of objects with target, rule, expires

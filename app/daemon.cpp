@@ -289,8 +289,8 @@ void Daemon::register_metrics() {
   r.gauge_fn("authwall_bans_active", "Bans currently in force", {},
              [this] { return static_cast<double>(book_.count(wall_now())); });
   r.gauge_fn("authwall_bans_held",
-             "Active bans inside a wider ban that ends sooner: held out of the firewall (sets "
-             "refuse overlapping elements) until they take over",
+             "Active bans not in the firewall: inside a wider ban that ends sooner (sets refuse "
+             "overlapping elements) until they take over, or refused by the kernel and retried",
              {}, [this] { return static_cast<double>(book_.held(wall_now()).size()); });
   r.gauge_fn("authwall_action_queue_depth", "Ban decisions waiting for the actions thread", {},
              [this] { return static_cast<double>(queue_.depth()); });

@@ -124,8 +124,8 @@ void ActionsWorker::run() {
   // The database's checkpoints (the syncs) are not done here but on the daemon's control thread
   // (state::WalCheckpointer): a ban arriving during one would wait for it.
   while (queue_.take_all(batch, std::chrono::seconds(1))) {
+    release_held(wall_now());  // first: the database below may keep the thread a while
     if (batch.empty()) {
-      release_held(wall_now());
       flush_writes(wall_now());
       flush_offences(wall_now());
       continue;
@@ -161,10 +161,9 @@ void ActionsWorker::write(PendingWrite w, UnixMicros now) {
     store_log_.log(LogLevel::error, now, "state database unwritable for too long: oldest ban record dropped");
   }
   pending_writes_.push_back(std::move(w));
-  flush_writes(now);
 }
 
-void ActionsWorker::flush_writes(UnixMicros now) {
+bool ActionsWorker::flush_writes(UnixMicros now) {
   // In order: an unban must not be overtaken by the ban it ends, nor a ban by an older one.
   while (!pending_writes_.empty()) {
     const PendingWrite& w = pending_writes_.front();
@@ -175,10 +174,11 @@ void ActionsWorker::flush_writes(UnixMicros now) {
       store_log_.log(LogLevel::warning, now,
                      "cannot record %s in the state database (kept in memory, retried): %s",
                      w.ban ? "bans" : "unbans", store_.last_error().c_str());
-      return;
+      return false;
     }
     pending_writes_.pop_front();
   }
+  return true;
 }
 
 void ActionsWorker::reply(ActionRequest& r, std::string text) {
@@ -251,6 +251,8 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   firewall_.clear();
   steps_.clear();
   held_requests_.clear();
+  book_only_unbans_.clear();
+  covered_.assign(changes_.size(), false);
   // Unbans first: the kernel checks overlaps at each step of the transaction, and a ban may
   // cover what an unban in the same batch removes.
   std::vector<std::size_t> order(changes_.size());
@@ -260,18 +262,36 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   });
   for (const std::size_t c : order) {
     const std::size_t i = origins_[c];
-    const ActionRequest& r = batch[i];
-    if (r.kind == ActionRequest::Kind::ban &&
-        (!book_.wider(r.target, now).empty() || !incoming.wider(r.target, now).empty())) {
-      held_requests_.push_back(i);
-      continue;
+    ActionRequest& r = batch[i];
+    if (r.kind == ActionRequest::Kind::unban) {
+      // A held ban has no element of its own (the kernel would refuse the "add" of its delete
+      // as an overlap): the book and the store forget it, the firewall is left alone.
+      if (const auto b = book_.find(r.target, now); b && !b->in_firewall) {
+        book_only_unbans_.push_back(i);
+        continue;
+      }
+    } else {
+      const std::vector<ActiveBan> in_batch = incoming.wider(r.target, now);
+      const UnixMicros expires = expires_of(r, now);
+      if (std::any_of(in_batch.begin(), in_batch.end(),
+                      [&](const ActiveBan& w) { return w.expires >= expires; })) {
+        metrics_.redundant->inc();
+        reply(r, "ok\n" + r.target.to_string() + " is inside a longer ban in the same batch\n");
+        covered_[c] = true;
+        continue;
+      }
+      if (!in_batch.empty() || !book_.wider(r.target, now).empty()) {
+        held_requests_.push_back(i);
+        continue;
+      }
     }
-    // The narrower ones leave before the wider one is added.
+    // The narrower ones leave before the wider one is added (held ones too: a held entry may
+    // still have an element from before, and deleting an absent one succeeds).
     const std::size_t first_removal = firewall_.size();
     if (r.kind == ActionRequest::Kind::ban) {
       for (const ActiveBan& narrower : book_.inside(r.target, now)) {
         // An unban of it in this batch removes it anyway; a re-ban of it is held (inside r).
-        if (!narrower.in_firewall || has_own_request(narrower.target, ActionRequest::Kind::unban)) continue;
+        if (has_own_request(narrower.target, ActionRequest::Kind::unban)) continue;
         firewall_.push_back(actions::BanChange::remove(narrower.target));
         steps_.push_back(FirewallStep{kNone, 0, narrower,
                                       has_own_request(narrower.target, ActionRequest::Kind::ban)});
@@ -286,13 +306,20 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   // crash in between is repaired by reconciliation at the next start.
   for (std::size_t c = 0; c < changes_.size(); ++c) {
     const ActionRequest& r = batch[origins_[c]];
-    if (r.kind == ActionRequest::Kind::ban) {
+    if (r.kind == ActionRequest::Kind::ban && !covered_[c]) {
       records_.push_back(state::BanRecord{r.target, std::string(r.rule.view()),
                                           r.manual ? state::BanSource::kManual : state::BanSource::kAuto,
                                           now, expires_of(r, now)});
     }
   }
-  if (!records_.empty()) write(PendingWrite{true, records_, {}, state::BanSource::kAuto, now}, now);
+  // While the database fails (writes pending), a batch does not wait for it before the
+  // firewall: its records queue up and are tried after the commit. One attempt per commit.
+  bool may_flush = true;
+  if (!records_.empty()) {
+    const bool store_was_fine = pending_writes_.empty();
+    write(PendingWrite{true, records_, {}, state::BanSource::kAuto, now}, now);
+    if (store_was_fine) may_flush = flush_writes(now);
+  }
 
   std::vector<bool> failed(firewall_.size(), false);
   actions::BatchResult result;
@@ -389,6 +416,14 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
                           : "ok\n" + target + " was not banned (removed from the firewall anyway)\n");
     }
   }
+  for (const std::size_t i : book_only_unbans_) {
+    ActionRequest& r = batch[i];
+    book_.erase(r.target);
+    unban_targets_.push_back(r.target);
+    metrics_.unbans->inc();
+    LOG_INFO("unbanned %s (it was held, not in the firewall)", r.target.to_string().c_str());
+    reply(r, "ok\nunbanned " + r.target.to_string() + "\n");
+  }
   for (const std::size_t i : held_requests_) {
     ActionRequest& r = batch[i];
     ActiveBan b{r.target, std::string(r.rule.view()), now, expires_of(r, now), r.offence};
@@ -414,30 +449,48 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
   if (!unban_targets_.empty()) {
     write(PendingWrite{false, {}, unban_targets_, state::BanSource::kManual, committed}, committed);
   }
+  if (may_flush) flush_writes(committed);
 }
 
 void ActionsWorker::release_held(UnixMicros now) {
   if (!book_.any_held()) return;
   firewall_.clear();
-  std::vector<IpPrefix> ending;  // wider bans taken out a little early for those they held
+  release_kinds_.clear();
+  std::vector<IpPrefix> going_in;  // this round's adds: cover for what lies inside them
+  const auto listed = [](const std::vector<IpPrefix>& v, const IpPrefix& p) {
+    return std::find(v.begin(), v.end(), p) != v.end();
+  };
+  // held() lists a prefix before everything inside it, so an outer held ban is decided first.
   for (const ActiveBan& h : book_.held(now)) {
     // One that ends within the lead itself stays out (it could hold a longer one inside it).
     if (h.expires <= now + kTakeOverLead) continue;
     const std::vector<ActiveBan> covers = book_.wider(h.target, now);
+    // Cover is a wider element in the firewall for longer than the lead, or one going in now.
+    // (A wider ban that is itself held, e.g. refused by the kernel, is no cover.)
     const bool still_held = std::any_of(covers.begin(), covers.end(), [&](const ActiveBan& w) {
-      return w.expires > now + kTakeOverLead;
+      return (w.in_firewall && w.expires > now + kTakeOverLead) || listed(going_in, w.target);
     });
     if (still_held) continue;
-    for (const ActiveBan& w : covers) {
-      if (!w.in_firewall || std::find(ending.begin(), ending.end(), w.target) != ending.end()) continue;
-      ending.push_back(w.target);
+    for (const ActiveBan& w : covers) {  // wider elements at their end: out a little early
+      if (!w.in_firewall || listed(released_, w.target)) continue;
+      released_.push_back(w.target);
       firewall_.push_back(actions::BanChange::remove(w.target));
+      release_kinds_.push_back(ReleaseKind::wider_ending);
+    }
+    for (const ActiveBan& n : book_.inside(h.target, now)) {  // narrower elements: held now
+      if (!n.in_firewall || listed(released_, n.target)) continue;
+      released_.push_back(n.target);
+      firewall_.push_back(actions::BanChange::remove(n.target));
+      release_kinds_.push_back(ReleaseKind::narrower_out);
     }
     const UnixMicros left = h.expires - now;
     firewall_.push_back(actions::BanChange::add(
         h.target, static_cast<std::uint32_t>(std::clamp<UnixMicros>(
                       (left + kMicrosPerSecond - 1) / kMicrosPerSecond, 1, 0xffffffffLL))));
+    release_kinds_.push_back(ReleaseKind::going_in);
+    going_in.push_back(h.target);
   }
+  released_.clear();
   if (firewall_.empty()) return;
   const actions::BatchResult result = backend_.apply(firewall_, now);
   metrics_.firewall_batches->inc();
@@ -452,16 +505,22 @@ void ActionsWorker::release_held(UnixMicros now) {
       firewall_log_.log(LogLevel::warning, now, "firewall change for %s failed (%s); retried",
                         ch.target.to_string().c_str(),
                         ch.kind == actions::BanChange::Kind::kAdd ? "a held or failed ban going in"
-                                                                  : "a wider ban ending");
+                                                                  : "making room for one");
       continue;
     }
-    if (ch.kind == actions::BanChange::Kind::kDelete) {
-      book_.erase(ch.target);  // its last moments; its store row expires by itself
-    } else {
-      book_.set_in_firewall(ch.target, true);
-      // A held ban whose wider one ends, or a refused one that went in on a retry.
-      LOG_INFO("%s: its ban is in the firewall now (%s left)", ch.target.to_string().c_str(),
-               format_duration(ch.timeout_seconds).c_str());
+    switch (release_kinds_[c]) {
+      case ReleaseKind::wider_ending:
+        book_.erase(ch.target);  // its last seconds; its store row expires by itself
+        break;
+      case ReleaseKind::narrower_out:
+        book_.set_in_firewall(ch.target, false);
+        break;
+      case ReleaseKind::going_in:
+        book_.set_in_firewall(ch.target, true);
+        // A held ban whose wider one ends, or a refused one that went in on a retry.
+        LOG_INFO("%s: its ban is in the firewall now (%s left)", ch.target.to_string().c_str(),
+                 format_duration(ch.timeout_seconds).c_str());
+        break;
     }
   }
 }

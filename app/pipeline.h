@@ -216,9 +216,10 @@ class ActionsWorker {
   // public for tests (which pass a later `now`).
   void release_held(UnixMicros now);
   // How long before a wider ban ends the held bans inside it take over: more than the longest
-  // wait between two calls of release_held, so the range is never open in between. The wider
-  // ban loses these last moments for the rest of its range.
-  static constexpr UnixMicros kTakeOverLead = 2 * kMicrosPerSecond;
+  // wait between two calls of release_held (a second, or a batch whose state database writes
+  // wait out SQLite's 5 s busy timeout twice), so the range is never open in between. The
+  // wider ban loses these last seconds for the rest of its range.
+  static constexpr UnixMicros kTakeOverLead = 15 * kMicrosPerSecond;
 
  private:
   // One change sent to the firewall: for a request (batch index), or a narrower ban taken out
@@ -240,8 +241,8 @@ class ActionsWorker {
     UnixMicros at = 0;
   };
   static constexpr std::size_t kMaxPendingWrites = 100000;
-  void write(PendingWrite w, UnixMicros now);
-  void flush_writes(UnixMicros now);
+  void write(PendingWrite w, UnixMicros now);  // queues (bounded)
+  bool flush_writes(UnixMicros now);           // false: one failed, it and the rest wait
   static UnixMicros expires_of(const ActionRequest& r, UnixMicros now) {
     return now + r.duration_seconds * kMicrosPerSecond;
   }
@@ -267,6 +268,11 @@ class ActionsWorker {
   std::vector<actions::BanChange> firewall_;
   std::vector<FirewallStep> steps_;
   std::vector<std::size_t> held_requests_;
+  std::vector<std::size_t> book_only_unbans_;
+  enum class ReleaseKind : std::uint8_t { wider_ending, narrower_out, going_in };
+  std::vector<ReleaseKind> release_kinds_;  // per release_held change
+  std::vector<IpPrefix> released_;          // release_held: elements already taken out  // unbans of held bans (no element to delete)
+  std::vector<bool> covered_;  // per change: inside a longer ban of the same batch
   std::vector<state::BanRecord> restored_;  // records put back after a failed manual re-ban
   std::deque<PendingWrite> pending_writes_;
   RateLimitedLog firewall_log_;

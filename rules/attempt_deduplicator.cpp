@@ -202,9 +202,11 @@ std::uint64_t AttemptDeduplicator::tie_user_hash(std::string_view user) const no
     form[i] = c - 0x20u > 0x5eu ? '?' : static_cast<char>(c);
   }
   std::size_t length = n;
-  const bool cut_by_dovecot = n == kLoggedUserMax && std::memcmp(form + n - 3, "...", 3) == 0;
-  if (user.size() > kLoggedUserMax || cut_by_dovecot) length = kLoggedUserMax - 3;
-  return nonzero(hash_bytes(std::string_view(form, length), options_.seed));
+  if (user.size() >= kTiedUserBytes + 3 && user.size() <= kLoggedUserMax &&
+      std::memcmp(form + n - 3, "...", 3) == 0) {
+    length -= 3;  // Dovecot's cut
+  }
+  return nonzero(hash_bytes(std::string_view(form, std::min(length, kTiedUserBytes)), options_.seed));
 }
 
 AttemptKeys AttemptDeduplicator::keys(const AuthEvent& e) const noexcept {
@@ -243,6 +245,11 @@ std::uint32_t AttemptDeduplicator::new_attempts(const AuthEvent& e, const Attemp
       SessionSlot* s = find_session(k.session, now, false);
       if (s == nullptr) return e.attempts;
       const std::uint32_t counted = s->counted;
+      if (k.shared_session && counted > e.attempts) {
+        s->counted = counted - e.attempts;  // the other connections' attempts stay
+        stats_.duplicate_attempts += e.attempts;
+        return 0;
+      }
       *s = SessionSlot{};  // the session ends with its summary
       const std::uint32_t fresh = e.attempts > counted ? e.attempts - counted : 0;
       stats_.duplicate_attempts += e.attempts - fresh;

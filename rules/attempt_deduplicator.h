@@ -50,6 +50,7 @@ AttemptRole classify_attempt(const normalize::AuthEvent& e) noexcept;
 struct AttemptKeys {
   bool relevant = false;  // an auth_failure
   AttemptRole role = AttemptRole::standalone;
+  bool shared_session = false;  // derived for a pid-less Postfix line: connections may share it
   std::uint64_t session = 0;  // session tag; 0 = none
   std::uint64_t ip = 0;       // address tag for tying lines of two daemons; 0 = not tied
   std::uint64_t user = 0;     // user hash for tying; 0 = no user
@@ -93,7 +94,8 @@ class AttemptDeduplicator {
     k.relevant = true;
     k.role = classify_attempt(e);
     if (k.role != AttemptRole::standalone && k.role != AttemptRole::unsessioned_auth) {
-      k.session = e.session.empty()
+      k.shared_session = e.session.empty();
+      k.session = k.shared_session
                       ? pidless_postfix_session(e)
                       : nonzero(hash_bytes(e.session.view(), options_.seed ^ static_cast<std::uint64_t>(e.source)));
     }
@@ -109,11 +111,13 @@ class AttemptDeduplicator {
   std::uint64_t seed() const noexcept { return options_.seed; }
 
   // Tying a Postfix line to a Dovecot line compares the user name in the form both daemons can
-  // log it: Dovecot's auth lines cut a name longer than 64 bytes to 61 and "..." and replace
-  // control characters with '?'; Postfix replaces every byte that is not printable ASCII with
-  // '?'. Names already in that form (shorter, printable ASCII: nearly all) keep their hash.
+  // log it: Dovecot's auth lines cut a name longer than 64 bytes to at most 61 (at a UTF-8
+  // character boundary, so 58 to 61) and "...", and replace control characters with '?';
+  // Postfix replaces every byte that is not printable ASCII with '?'. So bytes that are not
+  // printable ASCII compare as '?', a Dovecot "..." cut is dropped, and only the first 58 bytes
+  // count. Names already in that form (short, printable ASCII: nearly all) keep their hash.
   static bool needs_tie_form(std::string_view user) noexcept {
-    if (user.size() >= kLoggedUserMax) return true;
+    if (user.size() >= kTiedUserBytes) return true;
     for (const char c : user) {
       if (static_cast<unsigned char>(c - 0x20) > 0x5e) return true;
     }
@@ -124,10 +128,13 @@ class AttemptDeduplicator {
   // characters, and a long service name such as postfix/submissions-proxyprotocol/smtpd loses
   // the pid) has no session in the event. Client + program + host stand for its connection, so
   // the disconnect summary still counts only what the SASL warnings did not. Concurrent
-  // connections of one client to one service share it: the summaries can then add less, never
-  // a SASL warning less (each counts on its own); without it every failure counted twice.
+  // connections of one client to one service share it, so a summary takes its own attempts out
+  // of the shared count instead of ending it: the total stays right (a summary-only attempt
+  // may be counted at a later summary instead of its own); without it every failure counted
+  // twice.
   std::uint64_t pidless_postfix_session(const normalize::AuthEvent& e) const noexcept;
   static constexpr std::size_t kLoggedUserMax = 64;  // Dovecot's MAX_LOG_USERNAME_LEN
+  static constexpr std::size_t kTiedUserBytes = kLoggedUserMax - 6;  // a cut keeps >= 58
 
   // Requests the table sets `k` will need.
   void prefetch(const AttemptKeys& k) const noexcept {

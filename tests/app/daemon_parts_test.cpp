@@ -242,6 +242,36 @@ TEST_F(OverlapFixture, ABanAndTheUnbanOfWhatItCoversInOneBatch) {
   EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));
 }
 
+TEST_F(OverlapFixture, AHeldBanCanBeUnbanned) {
+  run({ban("198.51.100.7", "bruteforce", kWeek)});
+  run({ban("198.51.100.0/24", "manual", 600)});
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto reply = promise->get_future();
+  ActionRequest u;
+  u.kind = ActionRequest::Kind::unban;
+  u.manual = true;
+  u.target = prefix("198.51.100.7");
+  u.reply = promise;
+  std::vector<ActionRequest> batch;
+  batch.push_back(std::move(u));
+  worker->process(batch);
+  EXPECT_EQ(reply.get(), "ok\nunbanned 198.51.100.7\n");  // not refused as an overlap
+  const UnixMicros now = wall_now();
+  EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));
+  EXPECT_EQ(stored(now), 1u);
+  worker->release_held(now + 599 * kS);  // nothing takes over when the /24 ends
+  EXPECT_EQ(firewall(now + 599 * kS), std::vector<std::string>{"198.51.100.0/24"});
+}
+
+TEST_F(OverlapFixture, ABanInsideALongerBanOfTheSameBatchIsRedundant) {
+  run({ban("198.51.100.7", "bruteforce", 600), ban("198.51.100.0/24", "manual", kWeek)});
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));  // neither held nor recorded
+  EXPECT_EQ(stored(now), 1u);
+  EXPECT_EQ(metrics.redundant->value(), 1u);
+}
+
 TEST_F(OverlapFixture, ThreeLevelsTakeOverOneAfterTheOther) {
   run({ban("198.51.0.0/16", "manual", 600)});
   run({ban("198.51.100.0/24", "manual", 1200)});

@@ -83,6 +83,36 @@ const Scenario kScenarios[] = {
       "Nov 28 10:00:05 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.68] ehlo=1 "
       "auth=0/3 quit=1 commands=2/5"},
      3},
+    {"no pid, two concurrent connections of one client: 3 + 3 SASL failures, two summaries",
+     {
+      "Nov 28 10:00:00 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=a",
+      "Nov 28 10:00:01 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=b",
+      "Nov 28 10:00:02 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=a",
+      "Nov 28 10:00:03 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=b",
+      "Nov 28 10:00:04 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=a",
+      "Nov 28 10:00:05 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.69]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=b",
+      "Nov 28 10:00:06 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.69] ehlo=1 "
+      "auth=0/3 quit=1 commands=2/5",
+      "Nov 28 10:00:07 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.69] ehlo=1 "
+      "auth=0/3 quit=1 commands=2/5"},
+     6},
+    {"no pid, concurrent: 2 SASL failures, another connection's summary-only attempt, then auth=0/2",
+     {
+      "Nov 28 10:00:00 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.70]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=a",
+      "Nov 28 10:00:01 mx1 postfix/submissions-proxyprotoco warning: unknown[192.0.2.70]: SASL LOGIN "
+      "authentication failed: UGFzc3dvcmQ6, sasl_username=a",
+      "Nov 28 10:00:02 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.70] ehlo=1 "
+      "auth=0/1 quit=1 commands=2/3",
+      "Nov 28 10:00:03 mx1 postfix/submissions-proxyprotoco disconnect from unknown[192.0.2.70] ehlo=1 "
+      "auth=0/2 quit=1 commands=2/4"},
+     3},
     {"two Postfix SASL attempts served by Dovecot in one session",
      {"Nov 28 10:00:00 mx1 dovecot: auth: passwd-file(carol,192.0.2.67): unknown user",
       "Nov 28 10:00:02 mx1 postfix/smtpd[55]: warning: unknown[192.0.2.67]: SASL LOGIN authentication "
