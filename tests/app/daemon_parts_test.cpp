@@ -100,6 +100,13 @@ struct ActionsFixture : ::testing::Test {
     r.received = received;
     return r;
   }
+  static ActionRequest unban(const char* target) {  // as `authwall unban` sends it
+    ActionRequest r;
+    r.kind = ActionRequest::Kind::unban;
+    r.manual = true;
+    r.target = prefix(target);
+    return r;
+  }
 };
 
 TEST_F(ActionsFixture, BatchCommitsPersistsCountsAndMeasuresLatency) {
@@ -232,10 +239,7 @@ TEST_F(OverlapFixture, NestedBansInOneBatchInEitherOrder) {
 
 TEST_F(OverlapFixture, ABanAndTheUnbanOfWhatItCoversInOneBatch) {
   run({ban("198.51.100.7", "bruteforce", 600)});
-  ActionRequest u;
-  u.kind = ActionRequest::Kind::unban;
-  u.manual = true;
-  u.target = prefix("198.51.100.7");
+  ActionRequest u = unban("198.51.100.7");
   run({ban("198.51.100.0/24", "manual", 3600), u});  // the unban goes first in the commit
   const UnixMicros now = wall_now();
   EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
@@ -247,10 +251,7 @@ TEST_F(OverlapFixture, AHeldBanCanBeUnbanned) {
   run({ban("198.51.100.0/24", "manual", 600)});
   auto promise = std::make_shared<std::promise<std::string>>();
   auto reply = promise->get_future();
-  ActionRequest u;
-  u.kind = ActionRequest::Kind::unban;
-  u.manual = true;
-  u.target = prefix("198.51.100.7");
+  ActionRequest u = unban("198.51.100.7");
   u.reply = promise;
   std::vector<ActionRequest> batch;
   batch.push_back(std::move(u));
@@ -289,10 +290,7 @@ TEST_F(OverlapFixture, ThreeLevelsTakeOverOneAfterTheOther) {
 TEST_F(OverlapFixture, UnbanningTheWiderBanLetsTheHeldOneTakeOverAtOnce) {
   run({ban("198.51.100.0/24", "manual", 600)});
   run({ban("198.51.100.7", "bruteforce", kWeek)});
-  ActionRequest u;
-  u.kind = ActionRequest::Kind::unban;
-  u.manual = true;
-  u.target = prefix("198.51.100.0/24");
+  ActionRequest u = unban("198.51.100.0/24");
   run({u});
   const UnixMicros now = wall_now();
   EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.7"});
@@ -338,10 +336,7 @@ TEST_F(ActionsFixture, StoreWritesThatFailAreRetriedInOrder) {
   EXPECT_EQ(backend.size(wall_now()), 1u);  // the firewall did not wait for the database
   ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(other);
-  ActionRequest u;
-  u.kind = ActionRequest::Kind::unban;
-  u.manual = true;
-  u.target = prefix("192.0.2.7");
+  ActionRequest u = unban("192.0.2.7");
   batch.clear();
   batch.push_back(std::move(u));
   worker->process(batch);
@@ -369,10 +364,7 @@ TEST_F(ActionsFixture, ManualRequestsGetReplies) {
 
   auto p2 = std::make_shared<std::promise<std::string>>();
   auto f2 = p2->get_future();
-  ActionRequest u;
-  u.kind = ActionRequest::Kind::unban;
-  u.manual = true;
-  u.target = prefix("203.0.113.9");
+  ActionRequest u = unban("203.0.113.9");
   u.reply = p2;
   batch.clear();
   batch.push_back(std::move(u));
