@@ -347,7 +347,7 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     if (step.request == kNone) {  // a narrower ban taken out for a wider one
       if (failed[c]) {
         metrics_.firewall_errors->inc();
-      } else if (step.has_own_request) {
+      } else if (step.has_own_request && !covered_[by_target.at(step.narrower.target.to_string())]) {
         // Its own (held) request below decides what the book says.
       } else if (!failed[step.owner] && step.narrower.expires <= expires_of(batch[steps_[step.owner].request], now)) {
         book_.erase(step.narrower.target);

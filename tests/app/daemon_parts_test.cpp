@@ -273,6 +273,16 @@ TEST_F(OverlapFixture, ABanInsideALongerBanOfTheSameBatchIsRedundant) {
   EXPECT_EQ(metrics.redundant->value(), 1u);
 }
 
+TEST_F(OverlapFixture, AReBanCoveredByALongerBanOfTheSameBatchLeavesTheBookRight) {
+  run({ban("198.51.100.7", "bruteforce", 600)});
+  run({ban("198.51.100.0/24", "manual", kWeek), ban("198.51.100.7", "bruteforce", 1200)});
+  const UnixMicros now = wall_now();
+  EXPECT_EQ(firewall(now), std::vector<std::string>{"198.51.100.0/24"});
+  // Superseded: its element is gone and the /24 outlasts it.
+  EXPECT_FALSE(book.find(prefix("198.51.100.7"), now));
+  EXPECT_EQ(stored(now), 1u);
+}
+
 TEST_F(OverlapFixture, ThreeLevelsTakeOverOneAfterTheOther) {
   run({ban("198.51.0.0/16", "manual", 600)});
   run({ban("198.51.100.0/24", "manual", 1200)});
