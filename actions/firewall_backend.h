@@ -14,6 +14,7 @@
 //   is absent succeeds. Applying the same batch twice leaves the same state, so a batch whose
 //   outcome is unknown can always be retried.
 // - Errors never throw: results carry per-element errno values and one batch-level message.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -33,6 +34,12 @@ struct BanChange {
 
   static BanChange add(const IpPrefix& target, std::uint32_t timeout_seconds) noexcept {
     return BanChange{Kind::kAdd, target, timeout_seconds};
+  }
+  // An add for a ban ending at `expires`: its remaining time rounded up (a ban with 0.4 s left
+  // still gets its second rather than being dropped), at least 1 s.
+  static BanChange until(const IpPrefix& target, UnixMicros expires, UnixMicros now) noexcept {
+    const UnixMicros seconds = (expires - now + kMicrosPerSecond - 1) / kMicrosPerSecond;
+    return add(target, static_cast<std::uint32_t>(std::clamp<UnixMicros>(seconds, 1, 0xffffffffLL)));
   }
   static BanChange remove(const IpPrefix& target) noexcept {
     return BanChange{Kind::kDelete, target, 0};

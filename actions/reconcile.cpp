@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 #include <tuple>
 #include <vector>
 
@@ -67,12 +66,7 @@ ReconcileResult reconcile(state::BanStore& store, FirewallBackend& backend, Unix
       result.held.push_back(ban.target);
       continue;
     }
-    // Round up: a ban with 0.4 s left still gets its second rather than being dropped.
-    const UnixMicros left = ban.expires - now;
-    const UnixMicros seconds = (left + kMicrosPerSecond - 1) / kMicrosPerSecond;
-    const auto timeout = static_cast<std::uint32_t>(
-        std::clamp<UnixMicros>(seconds, 1, std::numeric_limits<std::uint32_t>::max()));
-    changes.push_back(BanChange::add(ban.target, timeout));
+    changes.push_back(BanChange::until(ban.target, ban.expires, now));
     RangeKey k{ban.target.network.is_v4, {}, {}};
     IpAddress first, last;
     prefix_range(ban.target, first, last);

@@ -62,12 +62,7 @@ std::vector<ActiveBan> BanBook::held(UnixMicros now) const {
 std::vector<ActiveBan> BanBook::wider(const IpPrefix& target, UnixMicros now) const {
   std::lock_guard lock(mu_);
   std::vector<ActiveBan> out;
-  const bool v6 = !target.network.is_v4;
-  for (const auto& [family_length, n] : lengths_) {
-    if (family_length.first != v6 || family_length.second >= target.length) continue;
-    const auto it = bans_.find(key(IpPrefix::of(target.network, family_length.second)));
-    if (it != bans_.end() && it->second.expires > now) out.push_back(it->second);
-  }
+  for_each_cover_locked(target, now, true, [&](const ActiveBan& b) { out.push_back(b); });
   return out;
 }
 
@@ -84,16 +79,27 @@ std::optional<ActiveBan> BanBook::find(const IpPrefix& target, UnixMicros now) c
   return it->second;
 }
 
+template <class F>
+void BanBook::for_each_cover_locked(const IpPrefix& target, UnixMicros now, bool strictly_wider,
+                                    F&& f) const {
+  // One lookup per prefix length in use.
+  const bool v6 = !target.network.is_v4;
+  for (const auto& [family_length, n] : lengths_) {
+    const std::uint8_t length = family_length.second;
+    if (family_length.first != v6 || length > target.length || (strictly_wider && length == target.length)) {
+      continue;
+    }
+    const auto it = bans_.find(key(IpPrefix::of(target.network, length)));
+    if (it != bans_.end() && it->second.expires > now) f(it->second);
+  }
+}
+
 std::optional<ActiveBan> BanBook::covering(const IpPrefix& target, UnixMicros now) const {
   std::lock_guard lock(mu_);
   std::optional<ActiveBan> best;
-  const bool v6 = !target.network.is_v4;
-  for (const auto& [family_length, n] : lengths_) {
-    if (family_length.first != v6 || family_length.second > target.length) continue;
-    const auto it = bans_.find(key(IpPrefix::of(target.network, family_length.second)));
-    if (it == bans_.end() || it->second.expires <= now) continue;
-    if (!best || it->second.expires > best->expires) best = it->second;
-  }
+  for_each_cover_locked(target, now, false, [&](const ActiveBan& b) {
+    if (!best || b.expires > best->expires) best = b;
+  });
   return best;
 }
 

@@ -64,6 +64,10 @@ class BanBook {
   };
   static Key key(const IpPrefix& p) noexcept { return Key{!p.network.is_v4, p.network.bytes, p.length}; }
   void forget_locked(std::map<Key, ActiveBan>::iterator it);
+  // Calls f(ban) for each ban active at `now` whose target contains `target` (the same prefix
+  // too, unless `strictly_wider`).
+  template <class F>
+  void for_each_cover_locked(const IpPrefix& target, UnixMicros now, bool strictly_wider, F&& f) const;
 
   mutable std::mutex mu_;
   std::map<Key, ActiveBan> bans_;

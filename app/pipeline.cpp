@@ -244,9 +244,11 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     const ActionRequest& r = batch[origins_[c]];
     if (r.kind == ActionRequest::Kind::ban) incoming.put(ActiveBan{r.target, {}, now, expires_of(r, now)});
   }
-  const auto has_own_request = [&](const IpPrefix& target, ActionRequest::Kind kind) {
+  // The change in this batch for `target` and its kind, if any.
+  const auto own_change = [&](const IpPrefix& target) -> std::pair<std::size_t, ActionRequest::Kind> {
     const auto it = by_target.find(target.to_string());
-    return it != by_target.end() && batch[origins_[it->second]].kind == kind;
+    if (it == by_target.end()) return {kNone, ActionRequest::Kind::ban};
+    return {it->second, batch[origins_[it->second]].kind};
   };
   firewall_.clear();
   steps_.clear();
@@ -291,15 +293,15 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     if (r.kind == ActionRequest::Kind::ban) {
       for (const ActiveBan& narrower : book_.inside(r.target, now)) {
         // An unban of it in this batch removes it anyway; a re-ban of it is held (inside r).
-        if (has_own_request(narrower.target, ActionRequest::Kind::unban)) continue;
+        const auto [own, kind] = own_change(narrower.target);
+        if (own != kNone && kind == ActionRequest::Kind::unban) continue;
         firewall_.push_back(actions::BanChange::remove(narrower.target));
-        steps_.push_back(FirewallStep{kNone, 0, narrower,
-                                      has_own_request(narrower.target, ActionRequest::Kind::ban)});
+        steps_.push_back(FirewallStep{kNone, 0, narrower, own});
       }
     }
     for (std::size_t k = first_removal; k < steps_.size(); ++k) steps_[k].owner = firewall_.size();
     firewall_.push_back(changes_[c]);
-    steps_.push_back(FirewallStep{i, 0, {}, false});
+    steps_.push_back(FirewallStep{i, 0, {}, kNone});
   }
 
   // The store is the record of intent: bans are written before the kernel sees them, so a
@@ -347,7 +349,7 @@ void ActionsWorker::commit(std::vector<ActionRequest>& batch) {
     if (step.request == kNone) {  // a narrower ban taken out for a wider one
       if (failed[c]) {
         metrics_.firewall_errors->inc();
-      } else if (step.has_own_request && !covered_[by_target.at(step.narrower.target.to_string())]) {
+      } else if (step.own_change != kNone && !covered_[step.own_change]) {
         // Its own (held) request below decides what the book says.
       } else if (!failed[step.owner] && step.narrower.expires <= expires_of(batch[steps_[step.owner].request], now)) {
         book_.erase(step.narrower.target);
@@ -483,10 +485,7 @@ void ActionsWorker::release_held(UnixMicros now) {
       firewall_.push_back(actions::BanChange::remove(n.target));
       release_kinds_.push_back(ReleaseKind::narrower_out);
     }
-    const UnixMicros left = h.expires - now;
-    firewall_.push_back(actions::BanChange::add(
-        h.target, static_cast<std::uint32_t>(std::clamp<UnixMicros>(
-                      (left + kMicrosPerSecond - 1) / kMicrosPerSecond, 1, 0xffffffffLL))));
+    firewall_.push_back(actions::BanChange::until(h.target, h.expires, now));
     release_kinds_.push_back(ReleaseKind::going_in);
     going_in.push_back(h.target);
   }

@@ -228,7 +228,7 @@ class ActionsWorker {
     std::size_t request = 0;  // kNone for a narrower ban taken out
     std::size_t owner = 0;
     ActiveBan narrower;
-    bool has_own_request = false;  // the narrower ban is re-banned in the same batch
+    std::size_t own_change = kNone;  // the narrower ban's re-ban in the same batch (a change)
   };
   // A write to the ban store. They are applied in order; one that fails stays queued with all
   // after it and is retried at the next wake-up (at least once a second), so a busy or full
